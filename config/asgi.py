@@ -1,0 +1,39 @@
+"""ASGI entry point: portal pages, the REST API, the OCPP endpoint and live pages."""
+
+import logging
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from stations.routing import websocket_urlpatterns  # noqa: E402
+from stations.services.frame_log import flush_all  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+
+
+async def lifespan(scope, receive, send) -> None:
+    """Write the batched frame log before the process exits."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                await flush_all()
+            except Exception:
+                logger.exception("could not flush the frame log at shutdown")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    return await router(scope, receive, send)

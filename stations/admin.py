@@ -1,0 +1,155 @@
+from django.contrib import admin, messages
+
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    Connector,
+    FrameLog,
+    IdTag,
+    MeterSample,
+    RegistrationStatus,
+    Site,
+    StationModel,
+    StatusEvent,
+)
+from stations.services import registration
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is never edited by hand: status events, meter readings, frames."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "address", "time_zone"]
+    search_fields = ["name", "address"]
+
+
+@admin.register(StationModel)
+class StationModelAdmin(admin.ModelAdmin):
+    list_display = ["vendor", "model", "lenient"]
+    list_filter = ["lenient", "vendor"]
+    list_editable = ["lenient"]
+    search_fields = ["vendor", "model"]
+
+
+class ConnectorInline(admin.TabularInline):
+    model = Connector
+    extra = 0
+    fields = ["connector_id", "status", "error_code", "vendor_error_code", "info", "status_since"]
+    readonly_fields = fields
+
+
+@admin.register(ChargingStation)
+class ChargingStationAdmin(admin.ModelAdmin):
+    list_display = [
+        "identity",
+        "site",
+        "vendor",
+        "model",
+        "registration_status",
+        "connected",
+        "offline",
+        "last_message_at",
+    ]
+    list_filter = ["registration_status", "connected", "offline", "site", "vendor"]
+    list_select_related = ["site"]
+    search_fields = ["identity", "serial_number", "site__name"]
+    readonly_fields = [
+        "password_hash",
+        "vendor",
+        "model",
+        "station_model",
+        "serial_number",
+        "firmware_version",
+        "iccid",
+        "imsi",
+        "meter_type",
+        "meter_serial_number",
+        "last_boot_at",
+        "last_message_at",
+        "connected",
+        "connection_id",
+        "connected_at",
+        "disconnected_at",
+        "offline",
+        "firmware_status",
+        "firmware_status_at",
+        "diagnostics_status",
+        "diagnostics_status_at",
+    ]
+    inlines = [ConnectorInline]
+    actions = ["accept_registration", "reject_registration"]
+
+    @admin.action(description="Accept registration (at next BootNotification)")
+    def accept_registration(self, request, queryset):
+        for station in queryset:
+            registration.station_set_registration(station=station, status=RegistrationStatus.ACCEPTED)
+        messages.success(request, f"{queryset.count()} station(s) accepted")
+
+    @admin.action(description="Reject registration")
+    def reject_registration(self, request, queryset):
+        for station in queryset:
+            registration.station_set_registration(station=station, status=RegistrationStatus.REJECTED)
+        messages.success(request, f"{queryset.count()} station(s) rejected")
+
+
+@admin.register(Connector)
+class ConnectorAdmin(ReadOnlyAdmin):
+    list_display = ["station", "connector_id", "status", "error_code", "vendor_error_code", "status_since"]
+    list_filter = ["status", "error_code"]
+    list_select_related = ["station"]
+    search_fields = ["station__identity", "vendor_error_code"]
+
+
+@admin.register(StatusEvent)
+class StatusEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "station", "connector", "status", "error_code", "vendor_error_code", "source"]
+    list_filter = ["status", "error_code", "source"]
+    list_select_related = ["station", "connector"]
+    search_fields = ["station__identity", "vendor_error_code", "info"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(IdTag)
+class IdTagAdmin(admin.ModelAdmin):
+    list_display = ["id_tag", "status", "expiry_date", "parent"]
+    list_filter = ["status"]
+    search_fields = ["id_tag", "note"]
+    raw_id_fields = ["parent"]
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "station", "connector", "id_tag", "start_at", "stop_at", "energy_wh", "meter_flags"]
+    list_filter = ["stop_reason", "id_tag_status"]
+    list_select_related = ["station", "connector"]
+    search_fields = ["station__identity", "id_tag"]
+    date_hierarchy = "start_at"
+
+
+@admin.register(MeterSample)
+class MeterSampleAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "station", "connector", "session", "measurand", "value", "unit", "context"]
+    list_filter = ["measurand", "context"]
+    list_select_related = ["station", "connector"]
+    search_fields = ["station__identity"]
+
+
+@admin.register(FrameLog)
+class FrameLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "station", "direction", "message_type", "action", "unique_id", "error_code"]
+    list_filter = ["direction", "message_type", "action", "error_code"]
+    list_select_related = ["station"]
+    search_fields = ["station__identity", "unique_id", "raw"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

@@ -1,0 +1,48 @@
+import django_filters
+
+from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, FrameLog
+
+
+class StationFilter(django_filters.FilterSet):
+    identity = django_filters.CharFilter(lookup_expr="icontains")
+    status = django_filters.ChoiceFilter(
+        choices=ConnectorStatus.choices, field_name="connectors__status", distinct=True
+    )
+    site = django_filters.CharFilter(field_name="site__name")
+    last_message_after = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte")
+    last_message_before = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="lt")
+
+    class Meta:
+        model = ChargingStation
+        fields = ["identity", "connected", "offline", "registration_status", "status", "site"]
+
+
+class ConnectorFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__identity")
+    status = django_filters.ChoiceFilter(choices=ConnectorStatus.choices)
+
+    class Meta:
+        model = Connector
+        fields = ["station", "status", "error_code"]
+
+
+class SessionFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__identity")
+    started_after = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
+    active = django_filters.BooleanFilter(field_name="stop_at", lookup_expr="isnull")
+
+    class Meta:
+        model = ChargingSession
+        fields = ["station", "id_tag", "active", "started_after", "started_before"]
+
+
+class FrameFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__identity")
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    contains = django_filters.CharFilter(field_name="raw", lookup_expr="contains")
+
+    class Meta:
+        model = FrameLog
+        fields = ["station", "direction", "message_type", "action", "unique_id", "error_code", "after", "before"]

@@ -1,0 +1,285 @@
+"""Sites, charging stations, connectors and what they report over OCPP."""
+
+from django.db import models
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    address = models.CharField(max_length=300, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StationModel(models.Model):
+    """A vendor's charger model, as it names itself in BootNotification."""
+
+    vendor = models.CharField(max_length=20)
+    model = models.CharField(max_length=20)
+    lenient = models.BooleanField(
+        default=False,
+        help_text="Accept known harmless schema deviations from this model (logged as warnings).",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["vendor", "model"], name="unique_station_model")]
+        ordering = ["vendor", "model"]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} {self.model}"
+
+
+class RegistrationStatus(models.TextChoices):
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class ChargingStation(models.Model):
+    identity = models.CharField(max_length=48, unique=True, help_text="OCPP charge point identity")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="stations")
+    station_model = models.ForeignKey(StationModel, null=True, blank=True, on_delete=models.SET_NULL)
+    vendor = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=20, blank=True)
+    serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    iccid = models.CharField(max_length=20, blank=True)
+    imsi = models.CharField(max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+    protocol = models.CharField(max_length=16, default="ocpp1.6")
+    registration_status = models.CharField(
+        max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
+    )
+    password_hash = models.CharField(max_length=128, blank=True)
+    heartbeat_interval = models.PositiveIntegerField(default=60)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    connected = models.BooleanField(default=False)
+    # The connection that holds the socket now; a replaced connection that closes
+    # late must not mark the station disconnected.
+    connection_id = models.CharField(max_length=36, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    offline = models.BooleanField(default=False, help_text="Silent past its heartbeat threshold")
+    firmware_status = models.CharField(max_length=30, blank=True)
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(max_length=30, blank=True)
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["identity"]
+        indexes = [
+            models.Index(fields=["connected", "last_message_at"], name="station_liveness_idx"),
+            models.Index(fields=["site", "identity"], name="station_site_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.identity
+
+
+class ConnectorStatus(models.TextChoices):
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+    # Not OCPP: what we record when a station goes silent or we have no report yet.
+    OFFLINE = "Offline"
+    UNKNOWN = "Unknown"
+
+
+class Connector(models.Model):
+    """A connector as OCPP numbers it; connector 0 stands for the whole station."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ConnectorStatus.choices, default=ConnectorStatus.UNKNOWN)
+    error_code = models.CharField(max_length=30, default="NoError")
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    status_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["station", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")
+        ]
+        indexes = [models.Index(fields=["status"], name="connector_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.station_id}/{self.connector_id}"
+
+
+class StatusEventSource(models.TextChoices):
+    CHARGER = "charger", "reported by the charger"
+    OFFLINE_SWEEP = "offline", "station went silent"
+    RECONNECT = "reconnect", "station spoke again"
+
+
+class StatusEvent(models.Model):
+    """Append-only status history; uptime is computed from it."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="status_events")
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=16, choices=ConnectorStatus.choices)
+    error_code = models.CharField(max_length=30, default="NoError")
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=10, choices=StatusEventSource.choices, default=StatusEventSource.CHARGER)
+    charger_timestamp = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["connector", "received_at"], name="statusevent_connector_idx"),
+            models.Index(fields=["station", "received_at"], name="statusevent_station_idx"),
+        ]
+
+
+class IdTagStatus(models.TextChoices):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+
+
+class IdTag(models.Model):
+    id_tag = models.CharField(max_length=20, unique=True)
+    status = models.CharField(max_length=12, choices=IdTagStatus.choices, default=IdTagStatus.ACCEPTED)
+    expiry_date = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id_tag"]
+
+    def __str__(self) -> str:
+        return self.id_tag
+
+
+class MeterFlag(models.TextChoices):
+    """Reasons a session's meter readings cannot be trusted for billing as they are."""
+
+    STOP_BELOW_START = "stop_below_start", "meterStop is below meterStart"
+    REGISTER_BACKWARDS = "register_backwards", "energy register ran backwards"
+    SAMPLE_FROM_FUTURE = "sample_from_future", "a reading is timestamped in the future"
+    START_FROM_FUTURE = "start_from_future", "the start is timestamped in the future"
+    STOP_FROM_FUTURE = "stop_from_future", "the stop is timestamped in the future"
+
+
+class ChargingSession(models.Model):
+    """An OCPP transaction. Its primary key is the transactionId we hand out."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.PROTECT, related_name="sessions")
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="sessions")
+    id_tag = models.CharField(max_length=20)
+    id_tag_status = models.CharField(max_length=12, choices=IdTagStatus.choices)
+    stop_id_tag = models.CharField(max_length=20, blank=True)
+    reservation_id = models.IntegerField(null=True, blank=True)
+    meter_start = models.BigIntegerField(help_text="Wh")
+    meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
+    start_at = models.DateTimeField()
+    stop_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, blank=True)
+    energy_wh = models.BigIntegerField(
+        null=True, blank=True, help_text="Delivered energy, set only when the readings are consistent"
+    )
+    meter_flags = models.JSONField(default=list, blank=True)
+    # Identifies a StartTransaction so a retried one returns the same transactionId.
+    start_fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "start_fingerprint"], name="unique_start_per_station"),
+        ]
+        indexes = [
+            models.Index(fields=["station", "start_at"], name="session_station_start_idx"),
+            models.Index(fields=["connector", "stop_at"], name="session_connector_stop_idx"),
+            models.Index(fields=["start_at"], name="session_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"transaction {self.pk}"
+
+    @property
+    def transaction_id(self) -> int:
+        return self.pk
+
+    @property
+    def is_active(self) -> bool:
+        return self.stop_at is None
+
+
+class MeterSample(models.Model):
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="meter_samples")
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="meter_samples")
+    session = models.ForeignKey(
+        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
+    )
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=50, default="Energy.Active.Import.Register")
+    phase = models.CharField(max_length=10, blank=True)
+    unit = models.CharField(max_length=10, default="Wh")
+    context = models.CharField(max_length=20, default="Sample.Periodic")
+    location = models.CharField(max_length=10, blank=True)
+    value_format = models.CharField(max_length=10, default="Raw")
+    value = models.TextField(help_text="The value exactly as the charger sent it")
+    numeric_value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            # A retried MeterValues (or transactionData repeated in a retried
+            # StopTransaction) stores each reading once.
+            models.UniqueConstraint(
+                fields=["connector", "timestamp", "measurand", "phase", "location", "context"],
+                name="unique_meter_reading",
+            )
+        ]
+        indexes = [models.Index(fields=["session", "timestamp"], name="metersample_session_idx")]
+
+
+class FrameDirection(models.TextChoices):
+    IN = "in", "charger to us"
+    OUT = "out", "us to charger"
+
+
+class FrameLog(models.Model):
+    """Every OCPP frame received or sent, exactly as it crossed the wire."""
+
+    station = models.ForeignKey(ChargingStation, null=True, on_delete=models.CASCADE, related_name="frames")
+    direction = models.CharField(max_length=3, choices=FrameDirection.choices)
+    message_type = models.PositiveSmallIntegerField(null=True, help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR")
+    action = models.CharField(max_length=50, blank=True)
+    unique_id = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=40, blank=True, help_text="For CALLERRORs and frames we refused")
+    raw = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["station", "-created_at"], name="frame_station_recent_idx"),
+            models.Index(fields=["action", "-created_at"], name="frame_action_recent_idx"),
+            models.Index(fields=["created_at"], name="frame_created_idx"),
+            models.Index(fields=["unique_id"], name="frame_unique_id_idx"),
+        ]

@@ -1,0 +1,160 @@
+"""The OCPP-J websocket endpoint: one consumer per charger connection.
+
+It authenticates at the handshake, parses frames, routes CALLs to the 1.6
+handlers and logs every frame in and out. It holds no business rules.
+"""
+
+import base64
+import binascii
+import logging
+import uuid
+from urllib.parse import unquote
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from stations.models import FrameDirection
+from stations.services import liveness, registration
+from stations.services.frame_log import frame_record, seen_writer
+
+from . import v16
+from .protocol import CALL, ErrorCode, FrameError, OcppError, call_error, call_result, parse_frame
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+# Close code for a connection replaced by a newer one of the same charger.
+CLOSE_REPLACED = 4000
+
+
+def station_group(station_id: int) -> str:
+    return f"ocpp.station.{station_id}"
+
+
+def basic_auth(scope: dict) -> tuple[str, str] | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() != b"authorization":
+            continue
+        scheme, _, token = value.decode("latin-1").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, sep, password = decoded.partition(":")
+        return (username, password) if sep else None
+    return None
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    conn: v16.Connection | None = None
+
+    async def connect(self) -> None:
+        identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
+        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            logger.info("refused %s: no %s subprotocol offered", identity, SUBPROTOCOL)
+            await self.close()
+            return
+        credentials = basic_auth(self.scope)
+        password = credentials[1] if credentials and credentials[0] == identity else None
+        result = await v16.db(registration.station_authenticate, identity=identity, password=password)
+        if result is None:
+            logger.info("refused %s: unknown identity or wrong password", identity)
+            await self.close()
+            return
+        self.conn = v16.Connection(
+            station_id=result.station_id,
+            identity=result.identity,
+            registration_status=result.registration_status,
+            lenient=result.lenient,
+        )
+        self.connection_id = uuid.uuid4().hex
+        self.group = station_group(result.station_id)
+        # Any older connection of this charger, in any server process, closes.
+        await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "channel": self.channel_name})
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept(SUBPROTOCOL)
+        await v16.db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
+
+    async def disconnect(self, code: int) -> None:
+        if self.conn is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await v16.db(liveness.station_disconnected, station_id=self.conn.station_id, connection_id=self.connection_id)
+
+    async def ocpp_replaced(self, event: dict) -> None:
+        if event["channel"] != self.channel_name:
+            logger.info("%s: connection replaced by a newer one", self.conn.identity if self.conn else "?")
+            await self.close(code=CLOSE_REPLACED)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        conn = self.conn
+        text = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        seen_writer.add(conn.station_id)
+        try:
+            frame = parse_frame(text)
+        except FrameError as exc:
+            frame_record(
+                station_id=conn.station_id,
+                direction=FrameDirection.IN,
+                raw=text,
+                message_type=exc.message_type,
+                unique_id=exc.unique_id or "",
+                error_code=exc.code,
+            )
+            logger.warning("%s sent a malformed frame: %s", conn.identity, exc.description)
+            if exc.answerable:
+                await self._send_error(exc.unique_id, exc)
+            return
+        frame_record(
+            station_id=conn.station_id,
+            direction=FrameDirection.IN,
+            raw=text,
+            message_type=frame.message_type,
+            action=frame.action,
+            unique_id=frame.unique_id,
+            error_code=frame.error_code,
+        )
+        if frame.message_type == CALL:
+            await self._answer_call(frame.unique_id, frame.action, frame.payload)
+        else:
+            # We send no CALLs of our own yet, so any answer matches nothing.
+            logger.warning(
+                "%s answered %s, which matches no CALL we sent; dropped", conn.identity, frame.unique_id
+            )
+
+    async def _answer_call(self, unique_id: str, action: str, payload: dict) -> None:
+        try:
+            response = await v16.dispatch(self.conn, action, payload)
+        except OcppError as exc:
+            await self._send_error(unique_id, exc, action=action)
+            return
+        except Exception:
+            logger.exception("%s: %s failed", self.conn.identity, action)
+            await self._send_error(
+                unique_id, OcppError(ErrorCode.INTERNAL_ERROR, f"{action} could not be processed"), action=action
+            )
+            return
+        raw = call_result(unique_id, response)
+        await self.send(text_data=raw)
+        frame_record(
+            station_id=self.conn.station_id,
+            direction=FrameDirection.OUT,
+            raw=raw,
+            message_type=3,
+            action=action,
+            unique_id=unique_id,
+        )
+
+    async def _send_error(self, unique_id: str, exc: OcppError, action: str = "") -> None:
+        raw = call_error(unique_id, exc.code, exc.description, exc.details)
+        await self.send(text_data=raw)
+        frame_record(
+            station_id=self.conn.station_id,
+            direction=FrameDirection.OUT,
+            raw=raw,
+            message_type=4,
+            action=action,
+            unique_id=unique_id,
+            error_code=exc.code,
+        )

@@ -1,0 +1,164 @@
+"""Payload validation against the OCPP 1.6 JSON schemas shipped with the `ocpp` library.
+
+Strict by default: a payload that breaks its schema is refused with the
+CALLERROR code OCPP-J 1.6 names for the kind of violation. A station model
+marked lenient has the known harmless deviations of real chargers repaired
+instead, each repair reported as a warning for the log.
+"""
+
+import json
+from copy import deepcopy
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import ocpp
+from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from .protocol import ErrorCode, OcppError
+
+SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
+
+# Known harmless deviations are repaired at most this many rounds before
+# the payload counts as broken.
+_MAX_REPAIR_ROUNDS = 5
+
+_format_checker = FormatChecker(formats=())
+
+
+@_format_checker.checks("date-time", raises=ValueError)
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True  # the type check reports it
+    parse_datetime(value)
+    return True
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an OCPP dateTime; it must carry a UTC offset (or Z)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+@cache
+def validator_for(schema_name: str) -> Draft4Validator | None:
+    path = SCHEMA_DIR / f"{schema_name}.json"
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8-sig"))
+    return Draft4Validator(schema, format_checker=_format_checker)
+
+
+_CODE_FOR_VALIDATOR = {
+    "required": ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "minItems": ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "maxItems": ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "type": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "maxLength": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "format": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "enum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "minimum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "maximum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "multipleOf": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "additionalProperties": ErrorCode.FORMATION_VIOLATION,
+}
+
+
+def _error_to_ocpp(error: ValidationError) -> OcppError:
+    where = "/".join(str(part) for part in error.absolute_path) or "payload"
+    code = _CODE_FOR_VALIDATOR.get(error.validator, ErrorCode.FORMATION_VIOLATION)
+    return OcppError(code, f"{where}: {error.message}", {"path": where, "rule": error.validator})
+
+
+def _first_error(validator: Draft4Validator, payload: dict) -> ValidationError | None:
+    errors = sorted(validator.iter_errors(payload), key=lambda e: ([str(p) for p in e.absolute_path], e.validator))
+    return errors[0] if errors else None
+
+
+def validate(schema_name: str, payload: dict, *, lenient: bool = False) -> tuple[dict, list[str]]:
+    """Return the payload to use (repaired when lenient) and the warnings.
+
+    Raises OcppError with the spec's code when the payload is invalid.
+    """
+    validator = validator_for(schema_name)
+    if validator is None:
+        raise OcppError(ErrorCode.NOT_SUPPORTED, f"No schema for {schema_name}")
+    error = _first_error(validator, payload)
+    if error is None:
+        return payload, []
+    if not lenient:
+        raise _error_to_ocpp(error)
+    repaired = deepcopy(payload)
+    warnings: list[str] = []
+    for _ in range(_MAX_REPAIR_ROUNDS):
+        errors = list(validator.iter_errors(repaired))
+        if not errors:
+            return repaired, warnings
+        for err in errors:
+            fix = _repair(repaired, err)
+            if fix is None:
+                raise _error_to_ocpp(err)
+            warnings.append(fix)
+    raise _error_to_ocpp(_first_error(validator, repaired))
+
+
+def _container(payload: dict, path: list) -> Any:
+    node: Any = payload
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _repair(payload: dict, error: ValidationError) -> str | None:
+    """Repair one known harmless deviation in place; None when it is not one."""
+    path = list(error.absolute_path)
+    where = "/".join(str(p) for p in path) or "payload"
+    rule = error.validator
+    if rule == "additionalProperties":
+        node = _container(payload, path)
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(key for key in node if key not in allowed)
+        for key in extra:
+            del node[key]
+        return f"{where}: dropped unknown properties {extra}"
+    if not path:
+        return None
+    parent, key = _container(payload, path[:-1]), path[-1]
+    value = parent[key]
+    if rule == "maxLength" and isinstance(value, str):
+        parent[key] = value[: error.validator_value]
+        return f"{where}: truncated to {error.validator_value} characters"
+    if rule == "format" and isinstance(value, str):
+        try:
+            naive = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if naive.tzinfo is not None:
+            return None
+        parent[key] = naive.replace(tzinfo=UTC).isoformat()
+        return f"{where}: time without zone taken as UTC"
+    if rule == "type":
+        expected = error.validator_value
+        if expected == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            parent[key] = int(value)
+            return f"{where}: integer sent as a string"
+        if expected == "number" and isinstance(value, str):
+            try:
+                parent[key] = float(value)
+            except ValueError:
+                return None
+            return f"{where}: number sent as a string"
+        if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+            parent[key] = str(value)
+            return f"{where}: number sent where a string is due"
+        return None
+    if rule == "enum" and isinstance(value, str):
+        by_lower = {str(option).lower(): option for option in error.validator_value}
+        if value.lower() in by_lower:
+            parent[key] = by_lower[value.lower()]
+            return f"{where}: enum value {value!r} taken as {parent[key]!r}"
+    return None

@@ -1,0 +1,58 @@
+"""Reads for station pages and the API, shaped so their query count is fixed."""
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from stations.models import ChargingSession, ChargingStation, Connector, FrameLog
+
+RECENT_FRAMES = 200
+RECENT_SESSIONS = 20
+
+
+def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
+    """Stations with their site, connectors and the count of faulted connectors.
+
+    Connectors come in one prefetch query, whatever the number of stations.
+    """
+    filters = filters or {}
+    qs = (
+        ChargingStation.objects.select_related("site")
+        .prefetch_related(Prefetch("connectors", queryset=Connector.objects.order_by("connector_id")))
+        .annotate(faulted_connectors=Count("connectors", filter=Q(connectors__status="Faulted")))
+        .order_by("identity")
+    )
+    if q := filters.get("q"):
+        qs = qs.filter(Q(identity__icontains=q) | Q(site__name__icontains=q) | Q(model__icontains=q))
+    if site := filters.get("site"):
+        qs = qs.filter(site_id=site)
+    connected = filters.get("connected")
+    if connected in ("yes", "no"):
+        qs = qs.filter(connected=connected == "yes")
+    if status := filters.get("status"):
+        if status == "Offline":
+            qs = qs.filter(offline=True)
+        else:
+            qs = qs.filter(connectors__status=status).distinct()
+    if filters.get("faulted") == "yes":
+        qs = qs.filter(connectors__status="Faulted").distinct()
+    return qs
+
+
+def station_detail(*, identity: str) -> ChargingStation:
+    return ChargingStation.objects.select_related("site", "station_model").get(identity=identity)
+
+
+def station_connectors(*, station: ChargingStation) -> list[Connector]:
+    return list(station.connectors.order_by("connector_id"))
+
+
+def station_recent_sessions(*, station: ChargingStation, limit: int = RECENT_SESSIONS) -> list[ChargingSession]:
+    return list(
+        ChargingSession.objects.filter(station=station).select_related("connector").order_by("-start_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def station_recent_frames(*, station: ChargingStation, limit: int = RECENT_FRAMES) -> list[FrameLog]:
+    # Served by the (station, -created_at) index.
+    return list(FrameLog.objects.filter(station=station).order_by("-created_at", "-id")[:limit])

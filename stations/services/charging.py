@@ -1,0 +1,276 @@
+"""Authorisation, transactions and meter values.
+
+Chargers retry what got no answer and replay what they stored while offline,
+so every write here is idempotent: the same StartTransaction returns the same
+transactionId, the same StopTransaction changes nothing the second time, and
+each meter reading is stored once.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from stations.models import ChargingSession, Connector, IdTag, IdTagStatus, MeterFlag, MeterSample
+
+from . import live
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+_UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+
+
+def id_tag_info(*, id_tag: str, now: datetime | None = None) -> dict:
+    """The idTagInfo OCPP answers for this tag."""
+    now = now or timezone.now()
+    tag = IdTag.objects.select_related("parent").filter(id_tag=id_tag).first()
+    if tag is None:
+        return {"status": IdTagStatus.INVALID.value}
+    status = tag.status
+    if status == IdTagStatus.ACCEPTED and tag.expiry_date and tag.expiry_date <= now:
+        status = IdTagStatus.EXPIRED
+    info: dict = {"status": str(status)}
+    if tag.expiry_date:
+        info["expiryDate"] = tag.expiry_date.isoformat()
+    if tag.parent:
+        info["parentIdTag"] = tag.parent.id_tag
+    return info
+
+
+def _from_future(timestamp: datetime, now: datetime) -> bool:
+    return timestamp > now + timedelta(seconds=settings.OCPP_CLOCK_SKEW_TOLERANCE_S)
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StartResult:
+    session: ChargingSession
+    id_tag_info: dict
+    created: bool
+
+
+def session_start(
+    *,
+    station_id: int,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None = None,
+    now: datetime | None = None,
+) -> StartResult:
+    """Open a transaction; a retried StartTransaction gets the first one back.
+
+    The charger has already started (perhaps offline, hours ago): the
+    transaction is recorded whatever the tag's status, and the answer's
+    idTagInfo tells the charger whether to go on.
+    """
+    now = now or timezone.now()
+    info = id_tag_info(id_tag=id_tag, now=now)
+    fingerprint = _fingerprint(connector_id, id_tag, meter_start, timestamp.isoformat(), reservation_id)
+    existing = ChargingSession.objects.filter(station_id=station_id, start_fingerprint=fingerprint).first()
+    if existing:
+        return StartResult(session=existing, id_tag_info=info, created=False)
+    flags = [MeterFlag.START_FROM_FUTURE.value] if _from_future(timestamp, now) else []
+    try:
+        with transaction.atomic():
+            connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
+            session = ChargingSession.objects.create(
+                station_id=station_id,
+                connector=connector,
+                id_tag=id_tag,
+                id_tag_status=info["status"],
+                meter_start=meter_start,
+                start_at=timestamp,
+                reservation_id=reservation_id,
+                start_fingerprint=fingerprint,
+                meter_flags=flags,
+            )
+            live.station_changed(station_id)
+    except IntegrityError:
+        # The same start arrived twice at once; the other one won.
+        session = ChargingSession.objects.get(station_id=station_id, start_fingerprint=fingerprint)
+        return StartResult(session=session, id_tag_info=info, created=False)
+    return StartResult(session=session, id_tag_info=info, created=True)
+
+
+@dataclass(frozen=True)
+class StopResult:
+    session: ChargingSession | None
+    id_tag_info: dict | None
+    stopped_now: bool
+
+
+def session_stop(
+    *,
+    station_id: int,
+    transaction_id: int,
+    meter_stop: int,
+    timestamp: datetime,
+    id_tag: str = "",
+    reason: str = "Local",
+    transaction_data: list[dict] | None = None,
+    now: datetime | None = None,
+) -> StopResult:
+    """Close a transaction once; a repeated stop changes nothing."""
+    now = now or timezone.now()
+    info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
+    with transaction.atomic():
+        session = (
+            ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
+        )
+        if session is None:
+            return StopResult(session=None, id_tag_info=info, stopped_now=False)
+        if session.stop_at is not None:
+            return StopResult(session=session, id_tag_info=info, stopped_now=False)
+        if transaction_data:
+            _store_readings(session.station_id, session.connector_id, session, transaction_data)
+        flags = set(session.meter_flags)
+        if meter_stop < session.meter_start:
+            flags.add(MeterFlag.STOP_BELOW_START.value)
+        if _from_future(timestamp, now):
+            flags.add(MeterFlag.STOP_FROM_FUTURE.value)
+        flags |= _reading_flags(session, now=now, meter_stop=meter_stop)
+        session.meter_stop = meter_stop
+        session.stop_at = timestamp
+        session.stop_reason = reason or "Local"
+        session.stop_id_tag = id_tag or ""
+        session.meter_flags = sorted(flags)
+        # Energy is only derived from readings that hold together; flagged
+        # sessions wait for an operator instead of being billed on bad data.
+        session.energy_wh = None if flags else meter_stop - session.meter_start
+        session.save(
+            update_fields=[
+                "meter_stop",
+                "stop_at",
+                "stop_reason",
+                "stop_id_tag",
+                "meter_flags",
+                "energy_wh",
+                "updated_at",
+            ]
+        )
+        live.station_changed(station_id)
+    return StopResult(session=session, id_tag_info=info, stopped_now=True)
+
+
+def meter_values_record(
+    *,
+    station_id: int,
+    connector_id: int,
+    meter_value: list[dict],
+    transaction_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Store MeterValues; returns how many readings the message carried."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
+        session = None
+        if transaction_id is not None:
+            session = (
+                ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
+            )
+        rows = _store_readings(station_id, connector.pk, session, meter_value)
+        if session is not None and rows:
+            flags = set(session.meter_flags) | _new_reading_flags(session, rows, now=now)
+            if flags != set(session.meter_flags):
+                session.meter_flags = sorted(flags)
+                session.save(update_fields=["meter_flags", "updated_at"])
+    return len(rows)
+
+
+def _store_readings(
+    station_id: int, connector_pk: int, session: ChargingSession | None, meter_value: list[dict]
+) -> list[MeterSample]:
+    """Store readings; one already stored (a retried message) is skipped."""
+    from stations.ocpp.validation import parse_datetime
+
+    rows = []
+    for entry in meter_value:
+        timestamp = parse_datetime(entry["timestamp"])
+        for sampled in entry["sampledValue"]:
+            raw = sampled["value"]
+            rows.append(
+                MeterSample(
+                    station_id=station_id,
+                    connector_id=connector_pk,
+                    session=session,
+                    timestamp=timestamp,
+                    measurand=sampled.get("measurand", ENERGY_REGISTER),
+                    phase=sampled.get("phase", ""),
+                    unit=sampled.get("unit", "Wh"),
+                    context=sampled.get("context", "Sample.Periodic"),
+                    location=sampled.get("location", ""),
+                    value_format=sampled.get("format", "Raw"),
+                    value=raw,
+                    numeric_value=_decimal(raw) if sampled.get("format", "Raw") == "Raw" else None,
+                )
+            )
+    MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    return rows
+
+
+def _decimal(raw: str) -> Decimal | None:
+    try:
+        value = Decimal(raw)
+    except (InvalidOperation, TypeError):
+        return None
+    return value if value.is_finite() else None
+
+
+def _register_wh(sample: MeterSample) -> Decimal | None:
+    """The sample's total energy register in Wh, or None if it is another quantity."""
+    if sample.measurand != ENERGY_REGISTER or sample.phase or sample.unit not in _UNIT_TO_WH:
+        return None
+    if sample.numeric_value is None:
+        return None
+    return sample.numeric_value * _UNIT_TO_WH[sample.unit]
+
+
+def _new_reading_flags(session: ChargingSession, rows: list[MeterSample], *, now: datetime) -> set[str]:
+    """Check new readings against the start and the reading stored just before them."""
+    flags = {MeterFlag.SAMPLE_FROM_FUTURE.value for row in rows if _from_future(row.timestamp, now)}
+    new = sorted((row.timestamp, wh) for row in rows if (wh := _register_wh(row)) is not None)
+    if not new:
+        return flags
+    previous = (
+        MeterSample.objects.filter(
+            session=session, measurand=ENERGY_REGISTER, phase="", timestamp__lt=new[0][0], numeric_value__isnull=False
+        )
+        .order_by("-timestamp")
+        .first()
+    )
+    values = [Decimal(session.meter_start)]
+    if previous is not None and (wh := _register_wh(previous)) is not None:
+        values.append(wh)
+    values += [wh for _, wh in new]
+    if any(later < earlier for earlier, later in zip(values, values[1:], strict=False)):
+        flags.add(MeterFlag.REGISTER_BACKWARDS.value)
+    return flags
+
+
+def _reading_flags(session: ChargingSession, *, now: datetime, meter_stop: int | None = None) -> set[str]:
+    """Check the session's energy register: it may never run backwards, and
+    no reading may come from the future."""
+    flags: set[str] = set()
+    samples = MeterSample.objects.filter(session=session, numeric_value__isnull=False).only(
+        "timestamp", "measurand", "unit", "numeric_value", "phase"
+    )
+    values = [Decimal(session.meter_start)]
+    for sample in samples.order_by("timestamp", "id"):
+        if _from_future(sample.timestamp, now):
+            flags.add(MeterFlag.SAMPLE_FROM_FUTURE.value)
+        if (wh := _register_wh(sample)) is not None:
+            values.append(wh)
+    if meter_stop is not None:
+        values.append(Decimal(meter_stop))
+    if any(later < earlier for earlier, later in zip(values, values[1:], strict=False)):
+        flags.add(MeterFlag.REGISTER_BACKWARDS.value)
+    return flags

@@ -1,0 +1,132 @@
+"""The OCPP frame log, and batching of writes that must not delay a charger.
+
+Every frame in and out is logged. Writing one row per frame on the path of
+the answer would make each charger wait for the database (and on SQLite
+serialise every connection behind one writer), so the OCPP server hands
+frames to a per-process batch writer that stores them every
+FRAME_LOG_FLUSH_INTERVAL_S in one INSERT. Last-seen times are batched the
+same way. A crash loses at most one interval of log rows, never a
+transaction or status: those are written before the charger is answered.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from stations.models import FrameLog
+
+from . import liveness
+
+logger = logging.getLogger(__name__)
+
+# Past this many unwritten rows (the database is down) the oldest are dropped
+# rather than letting the server run out of memory.
+MAX_PENDING = 200_000
+
+
+class BatchWriter:
+    """Collects items in memory and hands them to `flush` in batches, in a thread."""
+
+    def __init__(self, name: str, flush: Callable[[list], None], interval: Callable[[], float]):
+        self.name = name
+        self._flush = flush
+        self._interval = interval
+        self._items: list = []
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, item) -> None:
+        self._items.append(item)
+        if len(self._items) > MAX_PENDING:
+            dropped = len(self._items) - MAX_PENDING
+            del self._items[:dropped]
+            logger.error("%s: database not keeping up, dropped %d oldest rows", self.name, dropped)
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval())
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._items:
+            return
+        items, self._items = self._items, []
+        try:
+            await sync_to_async(self._write, thread_sensitive=False)(items)
+        except Exception:
+            logger.exception("%s: could not write %d rows", self.name, len(items))
+
+    def _write(self, items: list) -> None:
+        close_old_connections()
+        try:
+            self._flush(items)
+        finally:
+            close_old_connections()
+
+
+def frames_write(rows: list[FrameLog]) -> None:
+    FrameLog.objects.bulk_create(rows, batch_size=500)
+
+
+def _seen_write(station_ids: list[int]) -> None:
+    liveness.stations_seen(station_ids=sorted(set(station_ids)))
+
+
+frame_writer = BatchWriter("frame log", frames_write, lambda: settings.FRAME_LOG_FLUSH_INTERVAL_S)
+seen_writer = BatchWriter("last seen", _seen_write, lambda: settings.LAST_SEEN_FLUSH_INTERVAL_S)
+
+
+def frame_record(
+    *,
+    station_id: int | None,
+    direction: str,
+    raw: str,
+    message_type: int | None = None,
+    action: str = "",
+    unique_id: str = "",
+    error_code: str = "",
+    at: datetime | None = None,
+) -> None:
+    """Queue one frame for the log (from the OCPP server's event loop)."""
+    frame_writer.add(
+        FrameLog(
+            station_id=station_id,
+            direction=direction,
+            raw=raw,
+            message_type=message_type,
+            action=action[:50],
+            unique_id=unique_id[:64],
+            error_code=error_code[:40],
+            created_at=at or timezone.now(),
+        )
+    )
+
+
+async def flush_all() -> None:
+    await frame_writer.flush()
+    await seen_writer.flush()
+
+
+def frames_prune(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Delete frames older than the retention setting, in batches so the table stays usable."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.FRAME_LOG_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(FrameLog.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += FrameLog.objects.filter(pk__in=ids).delete()[0]

@@ -1,0 +1,62 @@
+"""StatusNotification: connector state and the append-only status history."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from stations.models import Connector, StatusEvent, StatusEventSource
+
+from . import live
+
+
+def connector_status_report(
+    *,
+    station_id: int,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    info: str = "",
+    vendor_id: str = "",
+    vendor_error_code: str = "",
+    timestamp: datetime | None = None,
+    now: datetime | None = None,
+) -> StatusEvent | None:
+    """Record a status report; returns the new event, or None for a retried report.
+
+    A report older than the connector's current status (delivered late after
+    the charger was offline) goes into the history but does not overwrite
+    the current status.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        connector, _ = Connector.objects.select_for_update().get_or_create(
+            station_id=station_id, connector_id=connector_id
+        )
+        fields = {
+            "status": status,
+            "error_code": error_code,
+            "vendor_error_code": vendor_error_code,
+            "vendor_id": vendor_id,
+            "info": info,
+        }
+        if timestamp is not None and connector.status_since == timestamp and all(
+            getattr(connector, name) == value for name, value in fields.items()
+        ):
+            return None
+        event = StatusEvent.objects.create(
+            station_id=station_id,
+            connector=connector,
+            source=StatusEventSource.CHARGER,
+            charger_timestamp=timestamp,
+            received_at=now,
+            **fields,
+        )
+        effective = timestamp or now
+        if connector.status_since is None or effective >= connector.status_since:
+            for name, value in fields.items():
+                setattr(connector, name, value)
+            connector.status_since = effective
+            connector.save(update_fields=[*fields, "status_since"])
+            live.station_changed(station_id)
+    return event
