@@ -238,6 +238,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
-
-if env_bool("TESTING", False):
-    from .test_overrides import *  # noqa: F403

@@ -1,4 +1,6 @@
-"""Small overrides for the test suite (TESTING=1): fast and isolated."""
+"""Settings for the test suite: the real ones, made fast and isolated."""
+
+from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
