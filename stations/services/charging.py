@@ -269,7 +269,8 @@ def _reading_flags(session: ChargingSession, *, now: datetime, meter_stop: int |
             flags.add(MeterFlag.SAMPLE_FROM_FUTURE.value)
         if (wh := _register_wh(sample)) is not None:
             values.append(wh)
-    if meter_stop is not None:
+    # A stop below the start is flagged as such by the caller.
+    if meter_stop is not None and meter_stop >= session.meter_start:
         values.append(Decimal(meter_stop))
     if any(later < earlier for earlier, later in zip(values, values[1:], strict=False)):
         flags.add(MeterFlag.REGISTER_BACKWARDS.value)

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import IntegrityError, close_old_connections
 from django.utils import timezone
 
-from stations.models import FrameLog
+from stations.models import ChargingStation, FrameLog
 
 from . import liveness
 
@@ -78,7 +78,14 @@ class BatchWriter:
 
 
 def frames_write(rows: list[FrameLog]) -> None:
-    FrameLog.objects.bulk_create(rows, batch_size=500)
+    try:
+        FrameLog.objects.bulk_create(rows, batch_size=500)
+    except IntegrityError:
+        # A station deleted while its frames waited; keep everyone else's.
+        alive = set(
+            ChargingStation.objects.filter(pk__in={r.station_id for r in rows}).values_list("pk", flat=True)
+        )
+        FrameLog.objects.bulk_create([r for r in rows if r.station_id in alive], batch_size=500)
 
 
 def _seen_write(station_ids: list[int]) -> None:

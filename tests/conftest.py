@@ -1,0 +1,137 @@
+"""Shared fixtures: named actors, a real OCPP server process, real services.
+
+The suite runs against the database and Redis the environment names
+(DATABASE_URL, REDIS_URL) or the embedded default started by `make test`.
+An unreachable Redis or database fails the run; nothing is skipped.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from config import roles
+from tests.factories import UserFactory
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session):
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"Redis at {settings.REDIS_URL} is unreachable: {exc}", returncode=3)
+
+
+@pytest.fixture
+def actors(db):
+    """operator, dispatcher, technician, support agent, and an outsider with no role."""
+    roles.ensure_roles()
+
+    def make(username: str, role: str | None):
+        user = UserFactory(username=username, is_staff=role == roles.OPERATOR)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    class Actors:
+        operator = make("olga", roles.OPERATOR)
+        dispatcher = make("dana", roles.DISPATCHER)
+        technician = make("tom", roles.TECHNICIAN)
+        support = make("sam", roles.SUPPORT_AGENT)
+        outsider = make("oscar", None)
+
+    return Actors
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class OcppServer:
+    def __init__(self, process: subprocess.Popen, port: int):
+        self.process = process
+        self.port = port
+        self.url = f"ws://127.0.0.1:{port}/ocpp/"
+        self.http = f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def run_server(**extra_env: str):
+    """Start uvicorn with the project's ASGI app on the test database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CHANNEL_PREFIX": settings.CHANNEL_PREFIX,
+        "FRAME_LOG_FLUSH_INTERVAL_S": "0.05",
+        "LAST_SEEN_FLUSH_INTERVAL_S": "0.1",
+        "LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    ping = extra_env.get("WS_PING", "20")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets", "--ws-ping-interval", ping, "--ws-ping-timeout", ping,
+            "--lifespan", "on", "--no-access-log", "--log-level", "warning",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"test server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("test server did not start")
+    try:
+        yield OcppServer(process, port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def ocpp_server(django_db_setup, django_db_blocker):
+    with run_server() as server:
+        yield server
+
+
+@pytest.fixture
+def live_db(transactional_db):
+    """Committed data, visible to the server process."""
+    return transactional_db
