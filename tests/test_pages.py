@@ -1,0 +1,151 @@
+"""Operator pages: who may see them, what they show, and a fixed number of queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from stations.models import ChargingSession, FrameLog
+from tests.factories import ConnectorFactory, SiteFactory, StationFactory
+
+
+def _network(count: int):
+    site = SiteFactory()
+    stations = StationFactory.create_batch(count, site=site)
+    for station in stations:
+        ConnectorFactory(station=station, connector_id=0)
+        ConnectorFactory(station=station, connector_id=1, status="Faulted", error_code="GroundFailure")
+        ConnectorFactory(station=station, connector_id=2, status="Charging")
+    return stations
+
+
+def _queries(client, url) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+@pytest.mark.django_db
+def test_station_list_query_count_does_not_grow_with_stations(client, actors):
+    client.force_login(actors.operator)
+    url = reverse("stations:station-list")
+    _network(1)
+    with_one = _queries(client, url)
+    _network(199)
+    with_many = _queries(client, url)
+    assert len(with_one) == len(with_many), "\n".join(with_many)
+
+
+@pytest.mark.django_db
+def test_station_detail_query_count_does_not_grow_with_frames_or_sessions(client, actors):
+    client.force_login(actors.operator)
+    station = _network(1)[0]
+    connector = station.connectors.get(connector_id=1)
+    url = reverse("stations:station-detail", args=[station.identity])
+
+    def add(n):
+        now = timezone.now()
+        FrameLog.objects.bulk_create(
+            FrameLog(station=station, direction="in", raw=f'[2,"{i}","Heartbeat",{{}}]', created_at=now)
+            for i in range(n)
+        )
+        ChargingSession.objects.bulk_create(
+            ChargingSession(
+                station=station, connector=connector, id_tag="A", id_tag_status="Accepted", meter_start=0,
+                start_at=now, start_fingerprint=f"{n}-{i}",
+            )
+            for i in range(n)
+        )  # fmt: skip
+
+    add(1)
+    with_one = _queries(client, url)
+    add(300)
+    with_many = _queries(client, url)
+    assert len(with_one) == len(with_many), "\n".join(with_many)
+
+
+@pytest.mark.django_db
+def test_station_list_shows_status_errors_and_paginates(client, actors):
+    client.force_login(actors.operator)
+    _network(60)
+    response = client.get(reverse("stations:station-list"))
+    body = response.content.decode()
+    assert response.context["paginator"].count == 60
+    assert len(response.context["stations"]) == 50
+    assert "GroundFailure" in body and "1: Faulted" in body
+    assert "Page 1 of 2" in body
+
+
+@pytest.mark.django_db
+def test_station_list_filters(client, actors):
+    client.force_login(actors.operator)
+    faulted = StationFactory(identity="F-1")
+    ConnectorFactory(station=faulted, connector_id=1, status="Faulted")
+    fine = StationFactory(identity="OK-1", connected=True)
+    ConnectorFactory(station=fine, connector_id=1, status="Available")
+
+    def identities(**params):
+        response = client.get(reverse("stations:station-list"), params)
+        return [s.identity for s in response.context["stations"]]
+
+    assert identities(status="Faulted") == ["F-1"]
+    assert identities(connected="yes") == ["OK-1"]
+    assert identities(q="ok-") == ["OK-1"]
+
+
+@pytest.mark.django_db
+def test_station_detail_shows_connectors_sessions_and_frames(client, actors):
+    client.force_login(actors.operator)
+    station = _network(1)[0]
+    FrameLog.objects.create(station=station, direction="in", action="Heartbeat", raw='[2,"zz1","Heartbeat",{}]', created_at=timezone.now())
+    response = client.get(reverse("stations:station-detail", args=[station.identity]))
+    body = response.content.decode()
+    assert station.identity in body
+    assert "GroundFailure" in body
+    assert "zz1" in body
+
+
+@pytest.mark.django_db
+def test_anonymous_user_is_sent_to_login(client):
+    response = client.get(reverse("stations:station-list"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("actor", "status"), [("operator", 200), ("dispatcher", 200), ("support", 200), ("technician", 403), ("outsider", 403)])
+def test_station_list_access_by_role(client, actors, actor, status):
+    StationFactory()
+    client.force_login(getattr(actors, actor))
+    assert client.get(reverse("stations:station-list")).status_code == status
+
+
+@pytest.mark.django_db
+def test_support_agent_sees_the_station_but_not_its_frames(client, actors):
+    station = StationFactory()
+    FrameLog.objects.create(station=station, direction="in", raw='[2,"secret-frame","Heartbeat",{}]', created_at=timezone.now())
+    client.force_login(actors.support)
+    body = client.get(reverse("stations:station-detail", args=[station.identity])).content.decode()
+    assert station.identity in body
+    assert "secret-frame" not in body
+
+
+@pytest.mark.django_db
+def test_unknown_station_detail_is_404(client, actors):
+    client.force_login(actors.operator)
+    assert client.get(reverse("stations:station-detail", args=["NOPE"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_admin_frame_log_is_read_only(client, actors):
+    actors.operator.is_superuser = True
+    actors.operator.save()
+    client.force_login(actors.operator)
+    frame = FrameLog.objects.create(station=StationFactory(), direction="in", raw="[]", created_at=timezone.now())
+    assert client.get(reverse("admin:stations_framelog_changelist")).status_code == 200
+    assert client.get(reverse("admin:stations_framelog_add")).status_code == 403
+    response = client.post(reverse("admin:stations_framelog_delete", args=[frame.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert FrameLog.objects.filter(pk=frame.pk).exists()
