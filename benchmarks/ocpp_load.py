@@ -781,6 +781,86 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+class Profiler:
+    """Runs py-spy on the server process during chosen phases and summarises where the time went."""
+
+    def __init__(self, args, run_dir: Path):
+        self.binary = args.py_spy
+        self.phases = set(args.profile_phases.split(","))
+        self.rate = args.profile_rate
+        self.extra = args.py_spy_arg
+        self.run_dir = run_dir
+        self.process: subprocess.Popen | None = None
+        self.outputs: dict[str, Path] = {}
+        self.current = None
+
+    def start(self, phase: str, pid: int) -> None:
+        self.stop()
+        if not self.binary or phase not in self.phases:
+            return
+        out = self.run_dir / f"profile-{phase}.txt"
+        cmd = [self.binary, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self.rate),
+               "--output", str(out), "--nonblocking", *self.extra]  # fmt: skip
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.outputs[phase] = out
+        self.current = phase
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            _, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        if self.current and not self.outputs[self.current].exists():
+            log(f"py-spy wrote nothing for {self.current}: {err.strip()[-300:]}")
+        self.process = None
+        self.current = None
+
+    def summaries(self, top: int) -> dict:
+        return {phase: profile_summary(path, top) for phase, path in self.outputs.items() if path.exists()}
+
+
+def _frame_name(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path, _, _line = where.rpartition(":")
+    for marker in ("site-packages/", "python3.11/", "/work/main/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})" if path else name
+
+
+def profile_summary(path: Path, top: int = 25) -> dict:
+    """Self and inclusive share of samples per function, from py-spy's raw (collapsed) output."""
+    self_time: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith(("thread (", "process "))]
+        if not frames:
+            continue
+        self_time[frames[-1]] += n
+        for name in set(frames):
+            inclusive[name] += n
+    if not total:
+        return {"samples": 0}
+
+    def share(counter: Counter) -> list:
+        return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)]
+
+    return {"samples": total, "self_pct": share(self_time), "inclusive_pct": share(inclusive)}
+
+
 class Sampler(threading.Thread):
     """Samples CPU and memory of the server processes (and their children),
     the client workers, Redis, PostgreSQL and the whole machine, once a second."""
@@ -939,6 +1019,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         "seed": args.seed,
     }
     sampler = Sampler(shared)
+    profiler = Profiler(args, environment.run_dir if environment else Path(tempfile.gettempdir()))
     if servers:
         sampler.server_pids = servers.pids
     if environment and environment.redis_process:
@@ -966,6 +1047,8 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         start_at = time.time() + 0.5
         shared.start_at.value = start_at
         shared.phase.value = RAMP
+        if servers:
+            profiler.start("ramp", servers.pids[0])
         log(f"ramp: {chargers} chargers at {args.rate:g}/s over {client_processes} client process(es)")
         ramp_deadline = start_at + chargers / args.rate + args.ramp_grace
         while shared.ready.value < chargers and time.time() < ramp_deadline:
@@ -975,6 +1058,8 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         log(f"ramp over: {shared.ready.value}/{chargers} ready, {shared.held.value} held, {ramp_done - start_at:.1f} s")
 
         shared.phase.value = STEADY
+        if servers:
+            profiler.start("steady", servers.pids[0])
         steady_started = time.time()
         answered_before = shared.answered.value
         next_note = steady_started + 15
@@ -989,6 +1074,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         steady_ended = time.time()
         held_at_end = shared.held.value
         shared.phase.value = DRAIN
+        profiler.stop()
         drain_deadline = time.time() + args.call_timeout + 2
         while shared.inflight.value > 0 and time.time() < drain_deadline:
             time.sleep(0.05)
@@ -1001,7 +1087,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
 
         storm_info = None
         if storm and servers:
-            storm_info = reconnect_storm(args, servers, shared, sampler, chargers)
+            storm_info = reconnect_storm(args, servers, shared, sampler, profiler, chargers)
 
         shared.phase.value = STOP
         parts, errors = [], []
@@ -1019,6 +1105,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
             report["persisted_after_storm"] = environment.count_frames(run_started - 1)
     finally:
         shared.phase.value = STOP
+        profiler.stop()
         try:
             sampler.stop()
         finally:
@@ -1038,6 +1125,8 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     report.update(
         summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended, chargers, storm_info, servers)
     )
+    if profiler.outputs:
+        report["profile"] = profiler.summaries(args.profile_top)
     return report
 
 
@@ -1051,7 +1140,7 @@ def _check_alive(workers, servers) -> None:
                 raise SystemExit(f"server {i} died (exit {process.returncode}):\n{servers.log_tail(i)}")
 
 
-def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, chargers: int) -> dict:
+def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, profiler: Profiler, chargers: int) -> dict:
     log(f"reconnect storm: SIGKILL the server with {shared.held.value} chargers connected, then restart it")
     shared.phase.value = STORM
     killed_at = time.time()
@@ -1059,6 +1148,7 @@ def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, ch
     restarted_at = servers.start()
     sampler.server_pids = servers.pids
     listening_at = servers.wait_listening()
+    profiler.start("storm", servers.pids[0])
     deadline = restarted_at + args.storm_timeout
     while shared.storm_booted.value < chargers and time.time() < deadline:
         for i, process in enumerate(servers.processes):
@@ -1067,8 +1157,12 @@ def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, ch
         time.sleep(0.1)
     done_at = time.time()
     log(f"storm: {shared.storm_booted.value}/{chargers} accepted again, {done_at - restarted_at:.1f} s after restart")
-    # A few seconds more so chargers finish their StatusNotification and the server settles.
-    time.sleep(3)
+    # Let the chargers' StatusNotifications after the boot be answered too.
+    time.sleep(1)
+    settle_deadline = time.time() + args.call_timeout
+    while shared.inflight.value > 0 and time.time() < settle_deadline:
+        time.sleep(0.1)
+    profiler.stop()
     return {"killed_at": killed_at, "restarted_at": restarted_at, "listening_at": listening_at, "done_at": done_at}
 
 
@@ -1224,6 +1318,12 @@ def format_report(r: dict) -> str:
         add(f"  storm connection attempts {st['connection_attempts']}, failures {st['connection_failures'] or 0}")
         for action, lat in sorted(st["latency_ms"].items()):
             add(_lat_line(f"{action} (storm)", lat))
+    for phase, prof in (r.get("profile") or {}).items():
+        add(f"py-spy, server during {phase}: {prof.get('samples', 0)} samples")
+        for title, key in (("self time", "self_pct"), ("inclusive", "inclusive_pct")):
+            add(f"  {title}:")
+            for name, pct in prof.get(key, []):
+                add(f"    {pct:5.1f}%  {name}")
     if r.get("server_log_problems"):
         add(f"server log: {r['server_log_problems']}")
     if r.get("client_errors"):
@@ -1319,6 +1419,11 @@ def parse_args(argv=None):
     parser.add_argument("--no-frame-check", action="store_true", help="do not count the frame log")
     parser.add_argument("--server-log-level", default="WARNING", help="LOG_LEVEL of the server (default WARNING)")
     parser.add_argument("--uvicorn-arg", action="append", default=[], help="extra uvicorn argument (repeatable)")
+    parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile the server (first process)")
+    parser.add_argument("--profile-phases", default="ramp,steady,storm", help="phases to profile (comma list)")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--profile-top", type=int, default=25, help="functions listed per profile")
+    parser.add_argument("--py-spy-arg", action="append", default=[], help="extra py-spy record argument")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the report as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")

@@ -258,6 +258,7 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
     return True
 
 
+_NO_FINISHING = {"EVDisconnected", "SoftReset", "HardReset", "Reboot"}
 _INT_KEYS = {
     "HeartbeatInterval", "MeterValueSampleInterval", "WebSocketPingInterval", "ClockAlignedDataInterval",
     "ConnectionTimeOut", "ResetRetries", "TransactionMessageAttempts", "TransactionMessageRetryInterval",
@@ -394,8 +395,7 @@ class SimulatedCharger:
                 connector.stop.set()
         if self._ready.is_set():
             await self._until(lambda: not any(c.busy for c in self.connectors.values()), timeout)
-        if self._ws is not None:
-            await self._ws.close()
+        await self._close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -680,12 +680,12 @@ class SimulatedCharger:
         except CallFailed as exc:
             logger.warning("%s/%d: session aborted: %s", self.identity, c.connector_id, exc)
         finally:
+            c.busy = False
             c.transaction_id = None
             c.stop.clear()
             if c.scheduled_operative is not None:
                 c.operative, c.scheduled_operative = c.scheduled_operative, None
             await self._set_status(c, self._idle_status(c))
-            c.busy = False  # only now: a reset or shutdown waits for this final status
 
     async def _charge(self, c: ConnectorState, tag: str) -> None:
         rng, cfg = self.rng, self.config
@@ -749,8 +749,9 @@ class SimulatedCharger:
         )  # fmt: skip
         c.transaction_id = None
         c.stop.clear()
-        # After an unplug the connector is free at once; otherwise the driver still has to unplug.
-        if c.fault is None and reason != "EVDisconnected" and not self._stopping:
+        # After an unplug the connector is free at once, and a reboot reports every connector anyway;
+        # otherwise the driver still has to unplug.
+        if c.fault is None and reason not in _NO_FINISHING and not self._stopping:
             await self._set_status(c, "Finishing")
             await _wait(c.stop, rng.uniform(2, 8))
 
@@ -788,8 +789,13 @@ class SimulatedCharger:
         why = f"firmware {self.firmware} installed" if kind == "Firmware" else f"{kind.lower()} reset"
         logger.info("%s: rebooting (%s)", self.identity, why)
         self._needs_boot = self._rebooting = True
-        if self._ws is not None:
-            await self._ws.close(1001, "rebooting")
+        await self._close()
+
+    async def _close(self) -> None:
+        # Under the call lock: the last messages queued before (a session's final status) go out first.
+        async with self._call_lock:
+            if self._ws is not None:
+                await self._ws.close()
 
     # -- answering the server -----------------------------------------------
 

@@ -1,0 +1,112 @@
+"""The station pages in a real headless Chromium (Debian's package, driven by Playwright)."""
+
+import asyncio
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from config import roles
+from tests.factories import STATION_PASSWORD, ConnectorFactory, StationFactory, UserFactory
+from tests.ocpp_client import Charger, open_charger
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("live_db")]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).resolve().parent.parent / "var" / "screenshots"))
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls
+    # the test makes between page actions are plain synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield instance
+            instance.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def _login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/stations/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/stations/")
+
+
+def _operator():
+    from django.contrib.auth.models import Group
+
+    roles.ensure_roles()
+    user = UserFactory(username="browser-op")
+    user.groups.add(Group.objects.get(name=roles.OPERATOR))
+    return user
+
+
+def test_station_list_loads_and_updates_live(ocpp_server, browser):
+    _operator()
+    station = StationFactory(identity="LIVE-0001")
+    ConnectorFactory(station=station, connector_id=1, status="Available")
+    StationFactory(identity="LIVE-0002")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+    _login(page, ocpp_server.http, "browser-op")
+
+    rows = page.locator("#station-rows tr")
+    assert rows.count() == 2
+    assert "LIVE-0001" in rows.nth(0).inner_text()
+    assert "1: Available" in rows.nth(0).inner_text()
+    page.wait_for_function("document.body.dataset.live === 'on'")
+
+    async def fault():
+        async with open_charger(ocpp_server.url, "LIVE-0001", STATION_PASSWORD) as ws:
+            await Charger(ws).result(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted", "vendorErrorCode": "CX002"},
+            )
+
+    # Playwright's loop owns this thread; the charger speaks from another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, fault()).result(timeout=15)
+
+    # No reload: the push makes the page fetch the rows again.
+    page.wait_for_function(
+        "document.querySelector('#station-rows tr').innerText.includes('CX002')", timeout=10_000
+    )
+    assert "1: Faulted" in rows.nth(0).inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "station-list.png"), full_page=True)
+
+
+def test_station_detail_on_a_phone(ocpp_server, browser):
+    _operator()
+    station = StationFactory(identity="PHONE-01")
+    ConnectorFactory(station=station, connector_id=1, status="Charging")
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    _login(page, ocpp_server.http, "browser-op")
+
+    page.click("text=PHONE-01")
+
+    page.wait_for_url(f"{ocpp_server.http}/stations/PHONE-01/")
+    assert page.locator("h1").inner_text().startswith("PHONE-01")
+    assert "Charging" in page.locator("#station-live").inner_text()
+    # Nothing wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "station-detail-phone.png"), full_page=True)
