@@ -824,21 +824,23 @@ class Profiler:
         return {phase: profile_summary(path, top) for phase, path in self.outputs.items() if path.exists()}
 
 
-def _frame_name(frame: str) -> str:
+def _frame_name(frame: str) -> tuple[str, bool]:
+    """A py-spy frame as 'function (short/path.py)', and whether it is the project's own code."""
     name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    path, _, _line = where.rpartition(":")
-    for marker in ("site-packages/", "python3.11/", "/work/main/"):
+    path = where.rstrip(")").rpartition(":")[0]
+    own = str(BASE_DIR) in path and "/.venv/" not in path and "site-packages" not in path
+    for marker in ("site-packages/", "python3.11/", f"{BASE_DIR}/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
-    return f"{name} ({path})" if path else name
+    return (f"{name} ({path})" if path else name), own
 
 
 def profile_summary(path: Path, top: int = 25) -> dict:
     """Self and inclusive share of samples per function, from py-spy's raw (collapsed) output."""
     self_time: Counter = Counter()
     inclusive: Counter = Counter()
+    own_inclusive: Counter = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -849,16 +851,23 @@ def profile_summary(path: Path, top: int = 25) -> dict:
         frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith(("thread (", "process "))]
         if not frames:
             continue
-        self_time[frames[-1]] += n
-        for name in set(frames):
+        self_time[frames[-1][0]] += n
+        for name, own in set(frames):
             inclusive[name] += n
+            if own:
+                own_inclusive[name] += n
     if not total:
         return {"samples": 0}
 
     def share(counter: Counter) -> list:
         return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)]
 
-    return {"samples": total, "self_pct": share(self_time), "inclusive_pct": share(inclusive)}
+    return {
+        "samples": total,
+        "self_pct": share(self_time),
+        "inclusive_pct": share(inclusive),
+        "project_inclusive_pct": share(own_inclusive),
+    }
 
 
 class Sampler(threading.Thread):
@@ -1143,6 +1152,7 @@ def _check_alive(workers, servers) -> None:
 def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, profiler: Profiler, chargers: int) -> dict:
     log(f"reconnect storm: SIGKILL the server with {shared.held.value} chargers connected, then restart it")
     shared.phase.value = STORM
+    time.sleep(0.5)  # the workers poll the phase; let them see it before the connections drop
     killed_at = time.time()
     servers.kill()
     restarted_at = servers.start()
@@ -1320,7 +1330,11 @@ def format_report(r: dict) -> str:
             add(_lat_line(f"{action} (storm)", lat))
     for phase, prof in (r.get("profile") or {}).items():
         add(f"py-spy, server during {phase}: {prof.get('samples', 0)} samples")
-        for title, key in (("self time", "self_pct"), ("inclusive", "inclusive_pct")):
+        for title, key in (
+            ("self time", "self_pct"),
+            ("inclusive", "inclusive_pct"),
+            ("inclusive, project code only", "project_inclusive_pct"),
+        ):
             add(f"  {title}:")
             for name, pct in prof.get(key, []):
                 add(f"    {pct:5.1f}%  {name}")

@@ -114,9 +114,7 @@ class Connector(models.Model):
 
     class Meta:
         ordering = ["station", "connector_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")
-        ]
+        constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="unique_connector_per_station")]
         indexes = [models.Index(fields=["status"], name="connector_status_idx")]
 
     def __str__(self) -> str:
@@ -149,6 +147,9 @@ class StatusEvent(models.Model):
             models.Index(fields=["connector", "received_at"], name="statusevent_connector_idx"),
             models.Index(fields=["station", "received_at"], name="statusevent_station_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.status} at {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
 class IdTagStatus(models.TextChoices):
@@ -257,6 +258,9 @@ class MeterSample(models.Model):
         ]
         indexes = [models.Index(fields=["session", "timestamp"], name="metersample_session_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.measurand} {self.value} {self.unit}"
+
 
 class FrameDirection(models.TextChoices):
     IN = "in", "charger to us"
@@ -283,3 +287,6 @@ class FrameLog(models.Model):
             models.Index(fields=["created_at"], name="frame_created_idx"),
             models.Index(fields=["unique_id"], name="frame_unique_id_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.action or self.message_type} {self.unique_id}"

@@ -47,9 +47,7 @@ def station_connectors(*, station: ChargingStation) -> list[Connector]:
 
 def station_recent_sessions(*, station: ChargingStation, limit: int = RECENT_SESSIONS) -> list[ChargingSession]:
     return list(
-        ChargingSession.objects.filter(station=station).select_related("connector").order_by("-start_at", "-id")[
-            :limit
-        ]
+        ChargingSession.objects.filter(station=station).select_related("connector").order_by("-start_at", "-id")[:limit]
     )
 
 

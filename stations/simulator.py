@@ -305,11 +305,15 @@ class SimulatedCharger:
         self.config = config or SimConfig()
         self.stats = stats if stats is not None else Stats()
         self.rng = random.Random(None if self.config.seed is None else f"{self.config.seed}:{identity}")
-        self.model = self.rng.choice(MODELS)
-        self.serial = f"{self.model.serial_prefix}-{self.rng.randrange(10**7):07d}"
+        # The hardware depends on the identity alone: the same charger in every run, whatever the seed.
+        hardware = random.Random(identity)
+        self.model = hardware.choice(MODELS)
+        self.serial = f"{self.model.serial_prefix}-{hardware.randrange(10**7):07d}"
         self.firmware = self.model.firmware
+        # Energy registers grow with wall time (10% utilisation), so they keep rising across restarts.
+        used_wh = int((time.time() - 1_700_000_000) / 3600 * self.model.max_power_w / 10)
         self.connectors = {
-            n: ConnectorState(n, meter_wh=self.rng.randrange(50_000, 5_000_000))
+            n: ConnectorState(n, meter_wh=used_wh + hardware.randrange(50_000, 500_000))
             for n in range(1, self.model.connectors + 1)
         }
         self.configuration = _default_configuration(self.model, self.config)
@@ -383,7 +387,9 @@ class SimulatedCharger:
                 self._failures += 1
                 ceiling = min(self.config.reconnect_max_s, 2.0 ** min(self._failures - 1, 16))
                 delay = ceiling * self.rng.uniform(0.5, 1.0)
-                logger.warning("%s: connection lost (%s); reconnecting in %.1fs", self.identity, reason, delay)
+                # One warning per outage; the retries that follow are only worth a debug line.
+                level = logging.WARNING if self._failures == 1 else logging.DEBUG
+                logger.log(level, "%s: connection lost (%s); reconnecting in %.1fs", self.identity, reason, delay)
             await asyncio.sleep(delay)
 
     async def shutdown(self, timeout: float = 5.0) -> None:

@@ -55,9 +55,7 @@ def test_sessions_filter_by_station_and_time_range(api, actors):
     _session(b, cb, now - timedelta(hours=1))
     api.force_authenticate(actors.support)
 
-    response = api.get(
-        "/api/sessions/", {"station": "S-A", "started_after": (now - timedelta(days=1)).isoformat()}
-    )
+    response = api.get("/api/sessions/", {"station": "S-A", "started_after": (now - timedelta(days=1)).isoformat()})
 
     assert response.status_code == 200
     assert [s["transaction_id"] for s in response.json()["results"]] == [recent.pk]

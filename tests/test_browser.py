@@ -86,9 +86,7 @@ def test_station_list_loads_and_updates_live(ocpp_server, browser):
         pool.submit(asyncio.run, fault()).result(timeout=15)
 
     # No reload: the push makes the page fetch the rows again.
-    page.wait_for_function(
-        "document.querySelector('#station-rows tr').innerText.includes('CX002')", timeout=10_000
-    )
+    page.wait_for_function("document.querySelector('#station-rows tr').innerText.includes('CX002')", timeout=10_000)
     assert "1: Faulted" in rows.nth(0).inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "station-list.png"), full_page=True)

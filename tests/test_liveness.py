@@ -14,8 +14,8 @@ from stations.models import ChargingSession, ChargingStation, FrameLog, StatusEv
 from stations.services import frame_log, liveness
 from tests.conftest import run_server
 from tests.factories import STATION_PASSWORD, ConnectorFactory, StationFactory
+from tests.helpers import eventually, orm
 from tests.ocpp_client import Charger, open_charger
-from tests.test_ocpp_endpoint import eventually
 
 
 @pytest.mark.django_db
@@ -107,7 +107,7 @@ def test_charger_that_answers_pings_stays_connected(ocpp_server):
     async def scenario():
         async with open_charger(ocpp_server.url, "ALIVE-1", STATION_PASSWORD) as ws:
             await asyncio.sleep(1.5)
-            connected = await asyncio.to_thread(lambda: ChargingStation.objects.get(identity="ALIVE-1").connected)
+            connected = await orm(lambda: ChargingStation.objects.get(identity="ALIVE-1").connected)
             return connected, await Charger(ws).result("Heartbeat", {})
 
     connected, answer = asyncio.run(scenario())
@@ -139,7 +139,9 @@ def test_frame_log_pruning_keeps_recent_frames_and_all_history(settings):
     connector = ConnectorFactory(station=station)
     old = FrameLog.objects.create(station=station, direction="in", raw="[]", created_at=now - timedelta(days=91))
     recent = FrameLog.objects.create(station=station, direction="in", raw="[]", created_at=now - timedelta(days=89))
-    StatusEvent.objects.create(station=station, connector=connector, status="Available", received_at=now - timedelta(days=400))
+    StatusEvent.objects.create(
+        station=station, connector=connector, status="Available", received_at=now - timedelta(days=400)
+    )
     ChargingSession.objects.create(
         station=station, connector=connector, id_tag="A", id_tag_status="Accepted", meter_start=0,
         start_at=now - timedelta(days=400), start_fingerprint="f",

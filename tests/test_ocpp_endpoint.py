@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,21 +18,12 @@ from stations.models import (
     StatusEvent,
 )
 from tests.factories import STATION_PASSWORD, IdTagFactory, StationFactory
+from tests.helpers import eventually, orm
 from tests.ocpp_client import Charger, auth_header, open_charger
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
 BOOT = {"chargePointVendor": "Acme", "chargePointModel": "X1", "chargePointSerialNumber": "SN-1"}
-
-
-def eventually(check, timeout: float = 5.0):
-    """Poll until check() returns a truthy value (the server writes some rows in batches)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def run(coro):
@@ -133,7 +123,9 @@ BAD_FRAMES = [
     pytest.param('[2, "b6", "MakeCoffee", {}]', "b6", "NotImplemented", id="unknown-action"),
     pytest.param('[2, "b7", "Reset", {"type": "Hard"}]', "b7", "NotSupported", id="server-only-action"),
     pytest.param(
-        json.dumps([2, "b8", "StatusNotification", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}]),
+        json.dumps(
+            [2, "b8", "StatusNotification", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}]
+        ),
         "b8",
         "TypeConstraintViolation",
         id="wrong-type",
@@ -374,9 +366,7 @@ def test_second_connection_replaces_the_first(ocpp_server):
                 await asyncio.wait_for(first.recv(), 5)
             close_code = first.close_code
             answer = await Charger(second).result("Heartbeat", {})
-            connected_while_second_open = await asyncio.to_thread(
-                lambda: ChargingStation.objects.get(identity="DUP-1").connected
-            )
+            connected_while_second_open = await orm(lambda: ChargingStation.objects.get(identity="DUP-1").connected)
         return close_code, answer, connected_while_second_open
 
     close_code, answer, connected = run(scenario())
@@ -425,18 +415,30 @@ def test_meter_readings_that_do_not_hold_together_are_flagged(ocpp_server):
                 return (await cp.result("StartTransaction", payload))["transactionId"]
 
             below = await start(1, 5000)
-            await cp.result("StopTransaction", {"transactionId": below, "meterStop": 4000, "timestamp": "2026-01-05T10:00:00Z"})
+            await cp.result(
+                "StopTransaction", {"transactionId": below, "meterStop": 4000, "timestamp": "2026-01-05T10:00:00Z"}
+            )
             backwards = await start(2, 100)
             for ts, value in (("2026-01-05T09:10:00Z", "900"), ("2026-01-05T09:20:00Z", "700")):
                 await cp.result(
                     "MeterValues",
-                    {"connectorId": 2, "transactionId": backwards, "meterValue": [{"timestamp": ts, "sampledValue": [{"value": value}]}]},
+                    {
+                        "connectorId": 2,
+                        "transactionId": backwards,
+                        "meterValue": [{"timestamp": ts, "sampledValue": [{"value": value}]}],
+                    },
                 )
-            await cp.result("StopTransaction", {"transactionId": backwards, "meterStop": 1200, "timestamp": "2026-01-05T10:00:00Z"})
+            await cp.result(
+                "StopTransaction", {"transactionId": backwards, "meterStop": 1200, "timestamp": "2026-01-05T10:00:00Z"}
+            )
             from_future = await start(3, 0)
             await cp.result(
                 "MeterValues",
-                {"connectorId": 3, "transactionId": from_future, "meterValue": [{"timestamp": future, "sampledValue": [{"value": "10"}]}]},
+                {
+                    "connectorId": 3,
+                    "transactionId": from_future,
+                    "meterValue": [{"timestamp": future, "sampledValue": [{"value": "10"}]}],
+                },
             )
             return below, backwards, from_future
 
@@ -456,7 +458,9 @@ def test_messages_before_acceptance_are_refused_for_a_rejected_station(ocpp_serv
     async def scenario():
         async with open_charger(ocpp_server.url, "REJ-1", STATION_PASSWORD) as ws:
             cp = Charger(ws)
-            return await cp.result("BootNotification", BOOT), await cp.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+            return await cp.result("BootNotification", BOOT), await cp.call(
+                "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+            )
 
     boot, status = run(scenario())
     assert boot["status"] == "Rejected"

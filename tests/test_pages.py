@@ -99,7 +99,9 @@ def test_station_list_filters(client, actors):
 def test_station_detail_shows_connectors_sessions_and_frames(client, actors):
     client.force_login(actors.operator)
     station = _network(1)[0]
-    FrameLog.objects.create(station=station, direction="in", action="Heartbeat", raw='[2,"zz1","Heartbeat",{}]', created_at=timezone.now())
+    FrameLog.objects.create(
+        station=station, direction="in", action="Heartbeat", raw='[2,"zz1","Heartbeat",{}]', created_at=timezone.now()
+    )
     response = client.get(reverse("stations:station-detail", args=[station.identity]))
     body = response.content.decode()
     assert station.identity in body
@@ -115,7 +117,10 @@ def test_anonymous_user_is_sent_to_login(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("actor", "status"), [("operator", 200), ("dispatcher", 200), ("support", 200), ("technician", 403), ("outsider", 403)])
+@pytest.mark.parametrize(
+    ("actor", "status"),
+    [("operator", 200), ("dispatcher", 200), ("support", 200), ("technician", 403), ("outsider", 403)],
+)
 def test_station_list_access_by_role(client, actors, actor, status):
     StationFactory()
     client.force_login(getattr(actors, actor))
@@ -125,7 +130,9 @@ def test_station_list_access_by_role(client, actors, actor, status):
 @pytest.mark.django_db
 def test_support_agent_sees_the_station_but_not_its_frames(client, actors):
     station = StationFactory()
-    FrameLog.objects.create(station=station, direction="in", raw='[2,"secret-frame","Heartbeat",{}]', created_at=timezone.now())
+    FrameLog.objects.create(
+        station=station, direction="in", raw='[2,"secret-frame","Heartbeat",{}]', created_at=timezone.now()
+    )
     client.force_login(actors.support)
     body = client.get(reverse("stations:station-detail", args=[station.identity])).content.decode()
     assert station.identity in body

@@ -71,4 +71,14 @@ class FrameSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FrameLog
-        fields = ["id", "station", "direction", "message_type", "action", "unique_id", "error_code", "raw", "created_at"]
+        fields = [
+            "id",
+            "station",
+            "direction",
+            "message_type",
+            "action",
+            "unique_id",
+            "error_code",
+            "raw",
+            "created_at",
+        ]

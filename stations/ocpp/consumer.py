@@ -119,9 +119,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self._answer_call(frame.unique_id, frame.action, frame.payload)
         else:
             # We send no CALLs of our own yet, so any answer matches nothing.
-            logger.warning(
-                "%s answered %s, which matches no CALL we sent; dropped", conn.identity, frame.unique_id
-            )
+            logger.warning("%s answered %s, which matches no CALL we sent; dropped", conn.identity, frame.unique_id)
 
     async def _answer_call(self, unique_id: str, action: str, payload: dict) -> None:
         try:

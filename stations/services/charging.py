@@ -122,9 +122,7 @@ def session_stop(
     now = now or timezone.now()
     info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
     with transaction.atomic():
-        session = (
-            ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
-        )
+        session = ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
         if session is None:
             return StopResult(session=None, id_tag_info=info, stopped_now=False)
         if session.stop_at is not None:

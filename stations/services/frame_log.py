@@ -82,9 +82,7 @@ def frames_write(rows: list[FrameLog]) -> None:
         FrameLog.objects.bulk_create(rows, batch_size=500)
     except IntegrityError:
         # A station deleted while its frames waited; keep everyone else's.
-        alive = set(
-            ChargingStation.objects.filter(pk__in={r.station_id for r in rows}).values_list("pk", flat=True)
-        )
+        alive = set(ChargingStation.objects.filter(pk__in={r.station_id for r in rows}).values_list("pk", flat=True))
         FrameLog.objects.bulk_create([r for r in rows if r.station_id in alive], batch_size=500)
 
 

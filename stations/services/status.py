@@ -40,8 +40,10 @@ def connector_status_report(
             "vendor_id": vendor_id,
             "info": info,
         }
-        if timestamp is not None and connector.status_since == timestamp and all(
-            getattr(connector, name) == value for name, value in fields.items()
+        if (
+            timestamp is not None
+            and connector.status_since == timestamp
+            and all(getattr(connector, name) == value for name, value in fields.items())
         ):
             return None
         event = StatusEvent.objects.create(

@@ -42,9 +42,7 @@ class Command(BaseCommand):
     def _demo_users(self, user_model) -> None:
         password = os.environ.get("DEMO_PASSWORD", "evops-demo")
         for username, role in DEMO_USERS.items():
-            user = user_model.objects.create_user(
-                username=username, password=password, is_staff=role == roles.OPERATOR
-            )
+            user = user_model.objects.create_user(username=username, password=password, is_staff=role == roles.OPERATOR)
             user.groups.add(Group.objects.get(name=role))
         self.stdout.write(f"demo users {', '.join(DEMO_USERS)} created (password from DEMO_PASSWORD)")
 
