@@ -828,7 +828,8 @@ def _frame_name(frame: str) -> tuple[str, bool]:
     """A py-spy frame as 'function (short/path.py)', and whether it is the project's own code."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rpartition(":")[0]
-    own = str(BASE_DIR) in path and "/.venv/" not in path and "site-packages" not in path
+    # The server runs from the project root, so its own modules carry relative paths.
+    own = (path.startswith(f"{BASE_DIR}/") or not path.startswith(("/", "<"))) and "site-packages" not in path
     for marker in ("site-packages/", "python3.11/", f"{BASE_DIR}/"):
         if marker in path:
             path = path.split(marker, 1)[1]

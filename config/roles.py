@@ -25,10 +25,15 @@ _STATION_READ = [
 
 # Operators get every permission of the project's apps (see ensure_roles).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    DISPATCHER: [*_STATION_READ, "stations.view_framelog"],
-    SUPPORT_AGENT: [*_STATION_READ, "stations.view_idtag"],
-    # Technicians see stations through their own work orders only.
-    TECHNICIAN: [],
+    DISPATCHER: [*_STATION_READ, "stations.view_framelog", "stations.view_remotecommand"],
+    SUPPORT_AGENT: [
+        *_STATION_READ,
+        "stations.view_idtag",
+        "stations.view_remotecommand",
+        "stations.send_driver_command",
+    ],
+    # Technicians see stations, and send on-site commands, through their own work only.
+    TECHNICIAN: ["stations.send_onsite_command"],
 }
 OPERATOR_APPS = ("stations", "workorders", "billing", "support", "authtoken")
 

@@ -145,6 +145,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=OFFLINE_SWEEP_INTERVAL_S),
         "options": {"expires": OFFLINE_SWEEP_INTERVAL_S * 0.9},
     },
+    "stations-expire-commands": {
+        "task": "stations.tasks.expire_unanswered_commands",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
     "stations-prune-frame-log": {
         "task": "stations.tasks.prune_frame_log",
         "schedule": timedelta(hours=1),
@@ -222,6 +227,8 @@ OCPP_REGISTER_UNKNOWN_AS_PENDING = env_bool("OCPP_REGISTER_UNKNOWN_AS_PENDING", 
 OCPP_OFFLINE_AFTER_INTERVALS = env_float("OCPP_OFFLINE_AFTER_INTERVALS", 3.0)
 # Timestamps further ahead than this are "from the future".
 OCPP_CLOCK_SKEW_TOLERANCE_S = env_int("OCPP_CLOCK_SKEW_TOLERANCE_S", 300, minimum=0)
+# Where chargers reach us over HTTP (diagnostics uploads).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 FRAME_LOG_RETENTION_DAYS = env_int("FRAME_LOG_RETENTION_DAYS", 90, minimum=1)
 # Frames and last-seen times are written in batches off the request path.
 FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)

@@ -3,11 +3,16 @@ from django.contrib import admin, messages
 from stations.models import (
     ChargingSession,
     ChargingStation,
+    ConfigurationChange,
+    ConfigurationKey,
     Connector,
+    DiagnosticsFile,
     FrameLog,
     IdTag,
     MeterSample,
     RegistrationStatus,
+    RemoteCommand,
+    Reservation,
     Site,
     StationModel,
     StatusEvent,
@@ -153,3 +158,39 @@ class FrameLogAdmin(ReadOnlyAdmin):
     search_fields = ["station__identity", "unique_id", "raw"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(RemoteCommand)
+class RemoteCommandAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "station", "action", "status", "requested_by", "requested_via", "completed_at"]
+    list_filter = ["status", "action", "requested_via"]
+    list_select_related = ["station", "requested_by"]
+    search_fields = ["station__identity", "action", "unique_id"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(ConfigurationKey)
+class ConfigurationKeyAdmin(ReadOnlyAdmin):
+    list_display = ["station", "key", "value", "readonly", "reported_at"]
+    list_select_related = ["station"]
+    search_fields = ["station__identity", "key"]
+
+
+@admin.register(ConfigurationChange)
+class ConfigurationChangeAdmin(ReadOnlyAdmin):
+    list_display = ["changed_at", "station", "key", "old_value", "new_value", "command"]
+    list_select_related = ["station", "command"]
+    search_fields = ["station__identity", "key"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "station", "connector_id", "id_tag", "expires_at", "status"]
+    list_filter = ["status"]
+    list_select_related = ["station"]
+
+
+@admin.register(DiagnosticsFile)
+class DiagnosticsFileAdmin(ReadOnlyAdmin):
+    list_display = ["uploaded_at", "station", "file", "size"]
+    list_select_related = ["station"]

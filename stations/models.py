@@ -1,5 +1,6 @@
 """Sites, charging stations, connectors and what they report over OCPP."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -290,3 +291,145 @@ class FrameLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.action or self.message_type} {self.unique_id}"
+
+
+class CommandStatus(models.TextChoices):
+    """Where a remote command is. PENDING and SENT are open; the rest are outcomes.
+
+    pending ──► sent ──► accepted | rejected | not_supported | error | timed_out
+       │          └────► offline (the connection closed before the answer)
+       └──► offline | timed_out (nobody held the socket)
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    NOT_SUPPORTED = "not_supported", "not supported"
+    ERROR = "error"
+    TIMED_OUT = "timed_out", "timed out"
+    OFFLINE = "offline"
+
+
+OPEN_COMMAND_STATUSES = (CommandStatus.PENDING, CommandStatus.SENT)
+
+
+class RemoteCommand(models.Model):
+    """A CALL we send to a charger, who asked for it, and how it ended."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who or what asked when no user did: "cli", "worker: remediation", ...
+    requested_via = models.CharField(max_length=60)
+    status = models.CharField(max_length=16, choices=CommandStatus.choices, default=CommandStatus.PENDING)
+    unique_id = models.CharField(max_length=36, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.TextField(blank=True)
+    timeout_s = models.FloatField(default=30)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("send_any_command", "Can send any remote command to any station"),
+            ("send_driver_command", "Can remote start/stop a session and unlock a connector"),
+            ("send_onsite_command", "Can send on-site commands to stations of own work"),
+        ]
+        indexes = [
+            models.Index(fields=["station", "-created_at"], name="command_station_recent_idx"),
+            models.Index(fields=["status", "created_at"], name="command_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} to {self.station_id}: {self.status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_COMMAND_STATUSES
+
+
+class ConfigurationKey(models.Model):
+    """A configuration key as the station last reported it."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="configuration")
+    key = models.CharField(max_length=50)
+    value = models.TextField(blank=True, null=True)
+    readonly = models.BooleanField(default=False)
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["station", "key"], name="unique_config_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class ConfigurationChange(models.Model):
+    """History of configuration values: what changed, when, and through which command."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="configuration_changes")
+    key = models.CharField(max_length=50)
+    old_value = models.TextField(null=True, blank=True)
+    new_value = models.TextField(null=True, blank=True)
+    command = models.ForeignKey(RemoteCommand, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["station", "-changed_at"], name="configchange_station_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.old_value} -> {self.new_value}"
+
+
+class ReservationStatus(models.TextChoices):
+    REQUESTED = "requested"
+    ACTIVE = "active"
+    REFUSED = "refused"
+    USED = "used"
+    CANCELLED = "cancelled"
+
+
+class Reservation(models.Model):
+    """A ReserveNow; its primary key is the reservationId sent to the charger."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField(max_length=20)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.REQUESTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk} on {self.station_id}/{self.connector_id}"
+
+
+def diagnostics_path(instance: "DiagnosticsFile", filename: str) -> str:
+    return f"diagnostics/{instance.station.identity}/{filename}"
+
+
+class DiagnosticsFile(models.Model):
+    """A diagnostics upload a station sent after GetDiagnostics."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="diagnostics_files")
+    command = models.ForeignKey(RemoteCommand, null=True, blank=True, on_delete=models.SET_NULL)
+    file = models.FileField(upload_to=diagnostics_path)
+    size = models.PositiveBigIntegerField()
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.file.name

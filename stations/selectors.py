@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from stations.models import ChargingSession, ChargingStation, Connector, FrameLog
+from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
 
 RECENT_FRAMES = 200
 RECENT_SESSIONS = 20
@@ -54,3 +54,11 @@ def station_recent_sessions(*, station: ChargingStation, limit: int = RECENT_SES
 def station_recent_frames(*, station: ChargingStation, limit: int = RECENT_FRAMES) -> list[FrameLog]:
     # Served by the (station, -created_at) index.
     return list(FrameLog.objects.filter(station=station).order_by("-created_at", "-id")[:limit])
+
+
+def station_recent_commands(*, station: ChargingStation, limit: int = 20) -> list[RemoteCommand]:
+    return list(
+        RemoteCommand.objects.filter(station=station)
+        .select_related("requested_by")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -180,11 +180,11 @@ class Stats:
 
     def summary(self) -> str:
         p50, p95 = self.percentile(50), self.percentile(95)
-        latency = f"latency p50 {p50:.1f} ms, p95 {p95:.1f} ms" if p50 is not None and p95 is not None else ""
+        latency = f"; latency p50 {p50:.1f} ms, p95 {p95:.1f} ms" if p50 is not None and p95 is not None else ""
         return (
             f"{self.sent} CALLs sent, {self.answered} answered, {self.errors} CALLERRORs, {self.timeouts} timeouts; "
             f"{self.server_calls} server CALLs answered; {self.connects} connects, {self.boots} boots, "
-            f"{self.sessions} sessions, {self.faults} faults; {latency}"
+            f"{self.sessions} sessions, {self.faults} faults{latency}"
         )
 
 
@@ -389,7 +389,7 @@ class SimulatedCharger:
                 delay = ceiling * self.rng.uniform(0.5, 1.0)
                 # One warning per outage; the retries that follow are only worth a debug line.
                 level = logging.WARNING if self._failures == 1 else logging.DEBUG
-                logger.log(level, "%s: connection lost (%s); reconnecting in %.1fs", self.identity, reason, delay)
+                logger.log(level, "%s: disconnected (%s); reconnecting in %.1fs", self.identity, reason, delay)
             await asyncio.sleep(delay)
 
     async def shutdown(self, timeout: float = 5.0) -> None:

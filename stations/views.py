@@ -1,11 +1,43 @@
 """Operator pages for stations. Reads go through selectors; no rules here."""
 
-from django.http import Http404
+import json
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 from django.views.generic import ListView, TemplateView
 
 from config.roles import PortalPermissionMixin
 from stations import selectors
+from stations.forms import CommandForm
 from stations.models import ChargingStation, ConnectorStatus, Site
+from stations.services import command_access, commands, diagnostics
+
+
+def _quick_commands(connectors) -> list[tuple[str, str, dict]]:
+    """The everyday commands, one button each."""
+    buttons = [
+        ("Trigger status", "TriggerMessage", {"requestedMessage": "StatusNotification"}),
+        ("Soft reset", "Reset", {"type": "Soft"}),
+        ("Hard reset", "Reset", {"type": "Hard"}),
+    ]
+    for connector in connectors:
+        if connector.connector_id:
+            buttons.append(
+                (f"Unlock {connector.connector_id}", "UnlockConnector", {"connectorId": connector.connector_id})
+            )
+    buttons += [
+        ("Make unavailable", "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
+        ("Make available", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+        ("Get configuration", "GetConfiguration", {}),
+        ("Clear cache", "ClearCache", {}),
+    ]
+    return buttons
 
 
 class StationListView(PortalPermissionMixin, ListView):
@@ -40,11 +72,66 @@ class StationDetailView(PortalPermissionMixin, TemplateView):
             station = selectors.station_detail(identity=kwargs["identity"])
         except ChargingStation.DoesNotExist:
             raise Http404("No such station") from None
-        can_see_frames = self.request.user.has_perm("stations.view_framelog")
+        user = self.request.user
+        can_see_frames = user.has_perm("stations.view_framelog")
+        connectors = selectors.station_connectors(station=station)
+        allowed = command_access.allowed_actions(user, station, commands.ACTIONS)
         context.update(
             station=station,
-            connectors=selectors.station_connectors(station=station),
+            command_actions=allowed,
+            quick_commands=[
+                (label, action, json.dumps(payload))
+                for label, action, payload in _quick_commands(connectors)
+                if action in allowed
+            ],
+            disruptive_json=json.dumps(sorted(commands.DISRUPTIVE)),
+            recent_commands=selectors.station_recent_commands(station=station),
+            connectors=connectors,
             sessions=selectors.station_recent_sessions(station=station),
             frames=selectors.station_recent_frames(station=station) if can_see_frames else None,
         )
         return context
+
+
+class StationCommandView(LoginRequiredMixin, View):
+    """Send a remote command from the station page; its outcome arrives live."""
+
+    def post(self, request, identity: str):
+        station = get_object_or_404(ChargingStation, identity=identity)
+        form = CommandForm(request.POST)
+        if not form.is_valid():
+            return HttpResponseBadRequest(form.errors.as_text())
+        action = form.cleaned_data["action"]
+        if not command_access.can_send(request.user, station, action):
+            raise PermissionDenied(f"you may not send {action} to this station")
+        if action in commands.DISRUPTIVE and not form.cleaned_data["confirm"]:
+            return HttpResponseBadRequest(f"{action} interrupts the station: confirm it to send it")
+        try:
+            command = commands.command_send(
+                station=station,
+                action=action,
+                payload=form.cleaned_data["payload"],
+                requested_by=request.user,
+                wait=False,
+            )
+        except commands.CommandInvalid as exc:
+            return HttpResponseBadRequest(str(exc))
+        messages.info(request, f"{action} {command.get_status_display()}")
+        return redirect("stations:station-detail", identity=station.identity)
+
+
+@csrf_exempt
+@require_http_methods(["POST", "PUT"])
+def diagnostics_upload(request, token: str):
+    """Where a station uploads its diagnostics (HTTP POST multipart or PUT body)."""
+    if request.method == "POST" and request.FILES:
+        upload = next(iter(request.FILES.values()))
+        name, content = upload.name, upload.read(diagnostics.MAX_UPLOAD_BYTES + 1)
+    else:
+        name = request.headers.get("X-Filename") or "diagnostics.bin"
+        content = request.read(diagnostics.MAX_UPLOAD_BYTES + 1)
+    try:
+        stored = diagnostics.diagnostics_store(token=token, filename=name, content=content)
+    except diagnostics.UploadRefused as exc:
+        return HttpResponseForbidden(str(exc))
+    return JsonResponse({"stored": stored.file.name, "size": stored.size}, status=201)

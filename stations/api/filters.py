@@ -1,6 +1,14 @@
 import django_filters
 
-from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, FrameLog
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    CommandStatus,
+    Connector,
+    ConnectorStatus,
+    FrameLog,
+    RemoteCommand,
+)
 
 
 class StationFilter(django_filters.FilterSet):
@@ -46,3 +54,15 @@ class FrameFilter(django_filters.FilterSet):
     class Meta:
         model = FrameLog
         fields = ["station", "direction", "message_type", "action", "unique_id", "error_code", "after", "before"]
+
+
+class CommandFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__identity")
+    status = django_filters.ChoiceFilter(choices=CommandStatus.choices)
+    requested_by = django_filters.CharFilter(field_name="requested_by__username")
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = RemoteCommand
+        fields = ["station", "action", "status", "requested_by", "requested_via", "after", "before"]

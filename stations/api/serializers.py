@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from stations.models import ChargingSession, ChargingStation, Connector, FrameLog
+from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
+from stations.services.commands import ACTIONS, DEFAULT_TIMEOUT_S
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -82,3 +83,37 @@ class FrameSerializer(serializers.ModelSerializer):
             "raw",
             "created_at",
         ]
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.identity", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = RemoteCommand
+        fields = [
+            "id",
+            "station",
+            "action",
+            "payload",
+            "status",
+            "response",
+            "error_code",
+            "error_description",
+            "requested_by",
+            "requested_via",
+            "timeout_s",
+            "created_at",
+            "sent_at",
+            "completed_at",
+        ]
+
+
+class CommandRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=ACTIONS)
+    payload = serializers.DictField(required=False, default=dict)
+    wait = serializers.BooleanField(required=False, default=True, help_text="wait for the outcome")
+    timeout = serializers.FloatField(required=False, default=DEFAULT_TIMEOUT_S, min_value=1, max_value=120)
+    confirm = serializers.BooleanField(
+        required=False, default=False, help_text="required for commands that interrupt the station"
+    )

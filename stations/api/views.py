@@ -1,8 +1,15 @@
 from django.db.models import Prefetch
-from rest_framework import viewsets
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.roles import ModelViewPermission
-from stations.models import ChargingSession, ChargingStation, Connector, FrameLog
+from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
+from stations.services import command_access, commands
 
 from . import filters, serializers
 
@@ -53,3 +60,46 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return FrameLog.objects.select_related("station").order_by("-created_at", "-id")
+
+
+class CommandViewSet(viewsets.ReadOnlyModelViewSet):
+    """The history of remote commands: who sent what, and how it ended."""
+
+    serializer_class = serializers.CommandSerializer
+    filterset_class = filters.CommandFilter
+    permission_classes = [ModelViewPermission]
+    required_permission = "stations.view_remotecommand"
+    ordering_fields = ["created_at", "completed_at"]
+
+    def get_queryset(self):
+        return RemoteCommand.objects.select_related("station", "requested_by").order_by("-created_at", "-id")
+
+
+class StationCommandView(APIView):
+    """Send a remote command to a station; by default waits for the charger's answer."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=serializers.CommandRequestSerializer, responses={201: serializers.CommandSerializer})
+    def post(self, request, identity: str):
+        station = get_object_or_404(ChargingStation, identity=identity)
+        body = serializers.CommandRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if not command_access.can_send(request.user, station, data["action"]):
+            raise PermissionDenied(f"you may not send {data['action']} to {identity}")
+        if data["action"] in commands.DISRUPTIVE and not data["confirm"]:
+            raise ValidationError({"confirm": f"{data['action']} interrupts the station; send confirm=true"})
+        try:
+            command = commands.command_send(
+                station=station,
+                action=data["action"],
+                payload=data["payload"],
+                requested_by=request.user,
+                requested_via="api",
+                timeout_s=data["timeout"],
+                wait=data["wait"],
+            )
+        except commands.CommandInvalid as exc:
+            raise ValidationError({"payload": str(exc)}) from None
+        return Response(serializers.CommandSerializer(command).data, status=status.HTTP_201_CREATED)

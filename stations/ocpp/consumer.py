@@ -4,6 +4,7 @@ It authenticates at the handshake, parses frames, routes CALLs to the 1.6
 handlers and logs every frame in and out. It holds no business rules.
 """
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -13,21 +14,28 @@ from urllib.parse import unquote
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations.models import FrameDirection
-from stations.services import liveness, registration
+from stations.services import commands, liveness, registration
 from stations.services.frame_log import frame_record, seen_writer
 
 from . import v16
-from .protocol import CALL, ErrorCode, FrameError, OcppError, call_error, call_result, parse_frame
+from .protocol import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    ErrorCode,
+    FrameError,
+    OcppError,
+    call,
+    call_error,
+    call_result,
+    parse_frame,
+)
 
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 # Close code for a connection replaced by a newer one of the same charger.
 CLOSE_REPLACED = 4000
-
-
-def station_group(station_id: int) -> str:
-    return f"ocpp.station.{station_id}"
 
 
 def basic_auth(scope: dict) -> tuple[str, str] | None:
@@ -69,7 +77,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
             lenient=result.lenient,
         )
         self.connection_id = uuid.uuid4().hex
-        self.group = station_group(result.station_id)
+        self.group = commands.station_group(result.station_id)
+        # Our own CALLs go out one at a time (OCPP allows one outstanding per
+        # side) from a task of their own, so waiting for a charger's answer
+        # never blocks reading the charger's own CALLs.
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.awaiting: dict[str, asyncio.Future] = {}
+        self.held: set[int] = set()
+        self.sender = asyncio.get_running_loop().create_task(self._send_commands())
         # Any older connection of this charger, in any server process, closes.
         await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "channel": self.channel_name})
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -79,13 +94,64 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.conn is None:
             return
+        self.sender.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.held:
+            await v16.db(commands.commands_fail_open_for_connection, command_ids=sorted(self.held))
         await v16.db(liveness.station_disconnected, station_id=self.conn.station_id, connection_id=self.connection_id)
 
     async def ocpp_replaced(self, event: dict) -> None:
         if event["channel"] != self.channel_name:
             logger.info("%s: connection replaced by a newer one", self.conn.identity if self.conn else "?")
             await self.close(code=CLOSE_REPLACED)
+
+    async def ocpp_command(self, event: dict) -> None:
+        """A command for this charger, from any process."""
+        self.held.add(event["command_id"])
+        self.outbox.put_nowait((event["command_id"], event.get("reply_to")))
+
+    async def _send_commands(self) -> None:
+        while True:
+            command_id, reply_to = await self.outbox.get()
+            try:
+                status = await self._send_command(command_id)
+            except Exception:
+                logger.exception("%s: command %s failed", self.conn.identity, command_id)
+                status = None
+            finally:
+                self.held.discard(command_id)
+            if reply_to and status:
+                await self.channel_layer.send(
+                    reply_to, {"type": "command.done", "command_id": command_id, "status": status}
+                )
+
+    async def _send_command(self, command_id: int) -> str | None:
+        unique_id = uuid.uuid4().hex
+        command = await v16.db(commands.command_claim, command_id=command_id, unique_id=unique_id)
+        if command is None:
+            return None  # ended already (timed out while queued, or claimed by an older socket)
+        loop = asyncio.get_running_loop()
+        answer_future = loop.create_future()
+        self.awaiting[unique_id] = answer_future
+        raw = call(unique_id, command.action, command.payload)
+        elapsed = (command.sent_at - command.created_at).total_seconds()
+        try:
+            await self.send(text_data=raw)
+            frame_record(
+                station_id=self.conn.station_id,
+                direction=FrameDirection.OUT,
+                raw=raw,
+                message_type=CALL,
+                action=command.action,
+                unique_id=unique_id,
+            )
+            answer = await asyncio.wait_for(answer_future, max(1.0, command.timeout_s - elapsed))
+        except TimeoutError:
+            answer = None
+        finally:
+            self.awaiting.pop(unique_id, None)
+        result = await v16.db(commands.command_complete, command_id=command_id, answer=answer)
+        return result.status
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         conn = self.conn
@@ -117,9 +183,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
         )
         if frame.message_type == CALL:
             await self._answer_call(frame.unique_id, frame.action, frame.payload)
-        else:
-            # We send no CALLs of our own yet, so any answer matches nothing.
+            return
+        waiting = self.awaiting.get(frame.unique_id)
+        if waiting is None or waiting.done():
             logger.warning("%s answered %s, which matches no CALL we sent; dropped", conn.identity, frame.unique_id)
+            return
+        if frame.message_type == CALLRESULT:
+            waiting.set_result([CALLRESULT, frame.unique_id, frame.payload])
+        else:
+            waiting.set_result(
+                [CALLERROR, frame.unique_id, frame.error_code, frame.error_description, frame.error_details]
+            )
 
     async def _answer_call(self, unique_id: str, action: str, payload: dict) -> None:
         try:

@@ -15,7 +15,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from stations.models import ChargingSession, Connector, IdTag, IdTagStatus, MeterFlag, MeterSample
+from stations.models import (
+    ChargingSession,
+    Connector,
+    IdTag,
+    IdTagStatus,
+    MeterFlag,
+    MeterSample,
+    Reservation,
+    ReservationStatus,
+)
 
 from . import live
 
@@ -92,6 +101,10 @@ def session_start(
                 start_fingerprint=fingerprint,
                 meter_flags=flags,
             )
+            if reservation_id is not None:
+                Reservation.objects.filter(
+                    pk=reservation_id, station_id=station_id, status=ReservationStatus.ACTIVE
+                ).update(status=ReservationStatus.USED)
             live.station_changed(station_id)
     except IntegrityError:
         # The same start arrived twice at once; the other one won.
