@@ -1061,9 +1061,13 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
             profiler.start("ramp", servers.pids[0])
         log(f"ramp: {chargers} chargers at {args.rate:g}/s over {client_processes} client process(es)")
         ramp_deadline = start_at + chargers / args.rate + args.ramp_grace
+        next_note = time.time() + 15
         while shared.ready.value < chargers and time.time() < ramp_deadline:
             _check_alive(workers, servers)
             time.sleep(0.1)
+            if time.time() >= next_note:
+                next_note += 15
+                log(f"ramp: {time.time() - start_at:.0f} s, {shared.ready.value} ready, {shared.held.value} held")
         ramp_done = time.time()
         log(f"ramp over: {shared.ready.value}/{chargers} ready, {shared.held.value} held, {ramp_done - start_at:.1f} s")
 

@@ -77,14 +77,13 @@ class OcppServer:
         self.http = f"http://127.0.0.1:{port}"
 
 
-@contextmanager
-def run_server(**extra_env: str):
-    """Start uvicorn with the project's ASGI app on the test database."""
-    port = _free_port()
-    env = {
+def process_env(**extra_env: str) -> dict:
+    """Environment for a server or worker process on the test database and Redis."""
+    return {
         **os.environ,
         # Same password hashers as the test process, so test users can log in.
         "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CHANNEL_PREFIX": settings.CHANNEL_PREFIX,
@@ -93,6 +92,13 @@ def run_server(**extra_env: str):
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }
+
+
+@contextmanager
+def run_server(port: int | None = None, **extra_env: str):
+    """Start uvicorn with the project's ASGI app on the test database."""
+    port = port or _free_port()
+    env = process_env(**extra_env)
     ping = extra_env.get("WS_PING", "20")
     process = subprocess.Popen(
         [
@@ -136,3 +142,21 @@ def ocpp_server(django_db_setup, django_db_blocker):
 def live_db(transactional_db):
     """Committed data, visible to the server process."""
     return transactional_db
+
+
+@contextmanager
+def run_worker():
+    """A real Celery worker process on the test database and Redis broker."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=BASE_DIR,
+        env=process_env(),
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -60,3 +60,85 @@ async def booted(url: str, identity: str, password: str):
     charger = Charger(ws)
     await charger.result("BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X1"})
     return ctx, charger
+
+
+class BackgroundCharger:
+    """A charger in its own thread that answers the server's CALLs, for tests written synchronously.
+
+    `answers` maps an action to the CALLRESULT payload, or to ("error", code) for a CALLERROR,
+    or to a callable taking the payload. `delay` holds each answer back.
+    """
+
+    def __init__(self, url: str, identity: str, password: str, answers: dict | None = None, delay: float = 0.0):
+        self.url, self.identity, self.password = url, identity, password
+        self.answers = answers or {}
+        self.delay = delay
+        self.calls: list[list] = []
+        self.max_outstanding_seen = 0
+        self._outstanding = 0
+        self._ready = __import__("threading").Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = None
+        self.error: BaseException | None = None
+
+    def __enter__(self):
+        import threading
+
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"{self.identity} did not connect: {self.error}")
+        if self.error:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc):
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self):
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to the test through __enter__ or .error
+            self.error = exc
+            self._ready.set()
+
+    async def _main(self):
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with open_charger(self.url, self.identity, self.password) as ws:
+            await ws.send(json.dumps([2, "boot", "BootNotification", {"chargePointVendor": "T", "chargePointModel": "T"}]))
+            await ws.recv()
+            self._ready.set()
+            reader = asyncio.create_task(self._serve(ws))
+            await self._stop.wait()
+            reader.cancel()
+
+    async def _serve(self, ws):
+        async for message in ws:
+            frame = json.loads(message)
+            if frame[0] != 2:
+                continue
+            self.calls.append(frame)
+            asyncio.create_task(self._answer(ws, frame))
+
+    async def _answer(self, ws, frame):
+        self._outstanding += 1
+        self.max_outstanding_seen = max(self.max_outstanding_seen, self._outstanding)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            _, unique_id, action, payload = frame
+            answer = self.answers.get(action, {"status": "Accepted"})
+            if callable(answer):
+                answer = answer(payload)
+            if answer is None:
+                return  # never answer: the server must time out
+            if isinstance(answer, tuple):
+                await ws.send(json.dumps([4, unique_id, answer[1], "test error", {}]))
+            else:
+                await ws.send(json.dumps([3, unique_id, answer]))
+        finally:
+            self._outstanding -= 1

@@ -15,7 +15,8 @@ import logging
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
@@ -159,18 +160,23 @@ async def dispatch(command: RemoteCommand, *, wait: bool, extra_wait_s: float = 
     """
     if not command.is_open:
         return command.status
-    layer = get_channel_layer()
-    reply_to = await layer.new_channel() if wait else None
-    await layer.group_send(
-        station_group(command.station_id), {"type": "ocpp.command", "command_id": command.pk, "reply_to": reply_to}
-    )
+    message = {"type": "ocpp.command", "command_id": command.pk, "reply_to": None}
     if not wait:
+        await get_channel_layer().group_send(station_group(command.station_id), message)
         return None
+    # A layer of its own: channels_redis lets one event loop at a time receive
+    # on a layer instance, and sync callers in several threads each run a loop.
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     try:
-        message = await asyncio.wait_for(layer.receive(reply_to), command.timeout_s + extra_wait_s)
-    except TimeoutError:
-        return None
-    return message["status"]
+        message["reply_to"] = await layer.new_channel()
+        await layer.group_send(station_group(command.station_id), message)
+        try:
+            reply = await asyncio.wait_for(layer.receive(message["reply_to"]), command.timeout_s + extra_wait_s)
+        except TimeoutError:
+            return None
+        return reply["status"]
+    finally:
+        await layer.close_pools()
 
 
 def command_send(
