@@ -21,7 +21,7 @@ from tests.ocpp_client import Charger, open_charger
 @pytest.mark.django_db
 def test_silent_station_is_marked_offline_with_a_status_event_per_connector():
     now = timezone.now()
-    station = StationFactory(heartbeat_interval=60, last_message_at=now - timedelta(seconds=181))
+    station = StationFactory(heartbeat_interval=60, last_message_at=now - timedelta(seconds=181), connected=True)
     ConnectorFactory(station=station, connector_id=0)
     ConnectorFactory(station=station, connector_id=1, status="Charging")
     chatty = StationFactory(heartbeat_interval=60, last_message_at=now - timedelta(seconds=100))
@@ -32,6 +32,7 @@ def test_silent_station_is_marked_offline_with_a_status_event_per_connector():
     station.refresh_from_db()
     chatty.refresh_from_db()
     assert station.offline and not chatty.offline
+    assert not station.connected  # its server process may have died holding the socket
     events = StatusEvent.objects.filter(station=station)
     assert sorted(events.values_list("connector__connector_id", "status", "source")) == [
         (0, "Offline", "offline"),

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from stations.models import ChargingSession, FrameLog
+from stations.models import ChargingSession, FrameLog, RemoteCommand
 from tests.factories import ConnectorFactory, SiteFactory, StationFactory
 
 
@@ -156,3 +156,63 @@ def test_admin_frame_log_is_read_only(client, actors):
     response = client.post(reverse("admin:stations_framelog_delete", args=[frame.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert FrameLog.objects.filter(pk=frame.pk).exists()
+
+
+@pytest.mark.django_db
+def test_station_page_offers_only_the_commands_the_role_may_send(client, actors):
+    station = StationFactory()
+    ConnectorFactory(station=station, connector_id=1)
+    url = reverse("stations:station-detail", args=[station.identity])
+
+    client.force_login(actors.operator)
+    operator_actions = client.get(url).context["command_actions"]
+    client.force_login(actors.support)
+    support_actions = client.get(url).context["command_actions"]
+
+    assert "Reset" in operator_actions and "UpdateFirmware" in operator_actions
+    assert sorted(support_actions) == ["RemoteStartTransaction", "RemoteStopTransaction", "UnlockConnector"]
+
+
+@pytest.mark.django_db
+def test_disruptive_command_from_the_page_needs_confirmation(client, actors):
+    station = StationFactory()
+    client.force_login(actors.operator)
+    url = reverse("stations:station-command", args=[station.identity])
+
+    refused = client.post(url, {"action": "Reset", "payload": '{"type": "Hard"}'})
+    sent = client.post(url, {"action": "Reset", "payload": '{"type": "Hard"}', "confirm": "on"})
+
+    assert refused.status_code == 400
+    assert sent.status_code == 302
+    command = RemoteCommand.objects.get()
+    assert (command.action, command.requested_by, command.status) == ("Reset", actors.operator, "offline")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"action": "Reset", "payload": "{not json", "confirm": "on"}, "not valid JSON"),
+        ({"action": "Reset", "payload": '{"type": "Gentle"}', "confirm": "on"}, "'Gentle' is not one of"),
+        ({"action": "Reset", "payload": "{}", "confirm": "on"}, "'type' is a required property"),
+    ],
+)
+def test_bad_command_from_the_page_is_a_clear_400(client, actors, form, message):
+    station = StationFactory()
+    client.force_login(actors.operator)
+    response = client.post(reverse("stations:station-command", args=[station.identity]), form)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not RemoteCommand.objects.exists()
+
+
+@pytest.mark.django_db
+def test_support_agent_cannot_reset_from_the_page(client, actors):
+    station = StationFactory()
+    client.force_login(actors.support)
+    response = client.post(
+        reverse("stations:station-command", args=[station.identity]),
+        {"action": "Reset", "payload": '{"type": "Soft"}', "confirm": "on"},
+    )
+    assert response.status_code == 403
+    assert not RemoteCommand.objects.exists()

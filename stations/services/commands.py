@@ -194,8 +194,9 @@ def command_send(
     When nobody answers within the timeout (the station's process died, the
     charger is silent) the command ends as timed out, never open forever.
     """
-    if transaction.get_connection().in_atomic_block:
-        raise RuntimeError("send commands outside a transaction: the server must see the row before the message")
+    in_transaction = transaction.get_connection().in_atomic_block
+    if wait and in_transaction:
+        raise RuntimeError("wait for a command outside a transaction: the server must see the row first")
     command = command_create(
         station=station,
         action=action,
@@ -204,6 +205,10 @@ def command_send(
         requested_via=requested_via,
         timeout_s=timeout_s,
     )
+    if in_transaction:
+        # The socket holder reads the row, so the message goes out once it is committed.
+        transaction.on_commit(lambda: async_to_sync(dispatch)(command, wait=False))
+        return command
     async_to_sync(dispatch)(command, wait=wait)
     if wait:
         command.refresh_from_db()

@@ -86,7 +86,10 @@ def stations_mark_silent_offline(*, now: datetime | None = None) -> list[int]:
         ).values_list("pk", flat=True)
         for station_id in list(silent):
             with transaction.atomic():
-                if not ChargingStation.objects.filter(pk=station_id, offline=False).update(offline=True):
+                # A socket whose server process died left `connected` behind; silence ends it too.
+                if not ChargingStation.objects.filter(pk=station_id, offline=False).update(
+                    offline=True, connected=False
+                ):
                     continue
                 _record_station_wide([station_id], source=StatusEventSource.OFFLINE_SWEEP, now=now, status="Offline")
                 live.station_changed(station_id)
