@@ -29,9 +29,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--stations", type=int, default=int(os.environ.get("SIMULATE_COUNT", "10")))
+        parser.add_argument("--roles-only", action="store_true", help="production: the role groups, no demo data")
 
-    def handle(self, *args, stations: int, **options):
+    def handle(self, *args, stations: int, roles_only: bool, **options):
         roles.ensure_roles()
+        if roles_only:
+            return
         user_model = get_user_model()
         with transaction.atomic():
             if not user_model.objects.exists():
