@@ -15,7 +15,7 @@ from django.views.generic import ListView, TemplateView
 from config.roles import PortalPermissionMixin
 from stations import selectors
 from stations.forms import CommandForm
-from stations.models import ChargingStation, ConnectorStatus, Site
+from stations.models import ChargingStation, CommandStatus, ConnectorStatus, Site
 from stations.services import command_access, commands, diagnostics
 
 
@@ -116,7 +116,10 @@ class StationCommandView(LoginRequiredMixin, View):
             )
         except commands.CommandInvalid as exc:
             return HttpResponseBadRequest(str(exc))
-        messages.info(request, f"{action} {command.get_status_display()}")
+        if command.status == CommandStatus.OFFLINE:
+            messages.warning(request, f"{action} not sent: the station is not connected")
+        else:
+            messages.info(request, f"{action} sent; its outcome appears in the command history")
         return redirect("stations:station-detail", identity=station.identity)
 
 

@@ -109,7 +109,9 @@ class BackgroundCharger:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with open_charger(self.url, self.identity, self.password) as ws:
-            await ws.send(json.dumps([2, "boot", "BootNotification", {"chargePointVendor": "T", "chargePointModel": "T"}]))
+            await ws.send(
+                json.dumps([2, "boot", "BootNotification", {"chargePointVendor": "T", "chargePointModel": "T"}])
+            )
             await ws.recv()
             self._ready.set()
             reader = asyncio.create_task(self._serve(ws))

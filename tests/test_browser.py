@@ -108,3 +108,27 @@ def test_station_detail_on_a_phone(ocpp_server, browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "station-detail-phone.png"), full_page=True)
+
+
+def test_command_from_the_station_page_shows_its_outcome_live(ocpp_server, browser):
+    from tests.ocpp_client import BackgroundCharger
+
+    _operator()
+    StationFactory(identity="CMD-PAGE")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, ocpp_server.http, "browser-op")
+    with BackgroundCharger(ocpp_server.url, "CMD-PAGE", STATION_PASSWORD) as charger:
+        page.goto(f"{ocpp_server.http}/stations/CMD-PAGE/")
+        page.wait_for_function("document.body.dataset.live === 'on'")
+        page.once("dialog", lambda dialog: dialog.accept())  # the confirmation a reset asks for
+
+        page.click("button:has-text('Soft reset')")
+
+        page.wait_for_function(
+            "document.querySelector('table.commands tbody tr')?.innerText.includes('Accepted')", timeout=10_000
+        )
+        assert [c[2:] for c in charger.calls] == [["Reset", {"type": "Soft"}]]
+    row = page.locator("table.commands tbody tr").first.inner_text()
+    assert "Reset" in row and "browser-op" in row and '{"type": "Soft"}' in row
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "station-command.png"), full_page=True)

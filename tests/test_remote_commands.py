@@ -73,7 +73,9 @@ def test_command_sent_from_a_celery_worker_reaches_the_charger(ocpp_server):
 
 def test_send_command_cli_prints_the_outcome_and_exits_zero_on_callresult(ocpp_server):
     StationFactory(identity="CLI-1")
-    answers = {"GetConfiguration": {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "60"}]}}
+    answers = {
+        "GetConfiguration": {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "60"}]}
+    }
     with BackgroundCharger(ocpp_server.url, "CLI-1", STATION_PASSWORD, answers=answers):
         result = subprocess.run(
             [sys.executable, "manage.py", "send_command", "CLI-1", "GetConfiguration", "--timeout", "10"],
@@ -161,7 +163,9 @@ def test_commands_queue_one_outstanding_call_per_connection(ocpp_server):
         def send(action):
             results.append(commands.command_send(station=station, action=action, requested_via="test", timeout_s=10))
 
-        threads = [threading.Thread(target=send, args=(a,)) for a in ("ClearCache", "GetLocalListVersion", "ClearCache")]
+        threads = [
+            threading.Thread(target=send, args=(a,)) for a in ("ClearCache", "GetLocalListVersion", "ClearCache")
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -214,7 +218,9 @@ def test_reservation_is_kept_and_its_id_sent(ocpp_server):
 
 def test_diagnostics_upload_is_stored_against_the_station(ocpp_server):
     station = StationFactory(identity="DIAG-1")
-    with BackgroundCharger(ocpp_server.url, "DIAG-1", STATION_PASSWORD, answers={"GetDiagnostics": {"fileName": "d.zip"}}):
+    with BackgroundCharger(
+        ocpp_server.url, "DIAG-1", STATION_PASSWORD, answers={"GetDiagnostics": {"fileName": "d.zip"}}
+    ):
         command = commands.command_send(station=station, action="GetDiagnostics", requested_via="test", timeout_s=10)
     location = command.payload["location"]
     upload_url = ocpp_server.http + location[location.index("/uploads/") :]
@@ -222,7 +228,9 @@ def test_diagnostics_upload_is_stored_against_the_station(ocpp_server):
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201
     assert station.diagnostics_files.get().size == len(b"log lines")
-    forged = urllib.request.Request(upload_url.replace("/uploads/diagnostics/", "/uploads/diagnostics/x"), data=b"x", method="PUT")
+    forged = urllib.request.Request(
+        upload_url.replace("/uploads/diagnostics/", "/uploads/diagnostics/x"), data=b"x", method="PUT"
+    )
     with pytest.raises(HTTPError) as refused:
         urllib.request.urlopen(forged, timeout=10)
     assert refused.value.code == 403
