@@ -25,15 +25,28 @@ _STATION_READ = [
 
 # Operators get every permission of the project's apps (see ensure_roles).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    DISPATCHER: [*_STATION_READ, "stations.view_framelog", "stations.view_remotecommand"],
+    DISPATCHER: [
+        *_STATION_READ,
+        "stations.view_framelog",
+        "stations.view_remotecommand",
+        "workorders.view_incident",
+        "workorders.view_workorder",
+        "workorders.view_all_workorders",
+        "workorders.change_workorder",
+        "workorders.view_technician",
+        "workorders.change_technician",
+        "workorders.view_errorcode",
+        "workorders.view_maintenanceplan",
+    ],
     SUPPORT_AGENT: [
         *_STATION_READ,
         "stations.view_idtag",
         "stations.view_remotecommand",
         "stations.send_driver_command",
+        "workorders.view_incident",
     ],
     # Technicians see stations, and send on-site commands, through their own work only.
-    TECHNICIAN: ["stations.send_onsite_command"],
+    TECHNICIAN: ["stations.send_onsite_command", "workorders.view_workorder", "workorders.view_errorcode"],
 }
 OPERATOR_APPS = ("stations", "workorders", "billing", "support", "authtoken")
 

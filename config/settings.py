@@ -135,6 +135,26 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+
+# --- Work orders and remediation ----------------------------------------
+# How long remediation waits after each remote step for the charger to recover.
+REMEDIATION_WAIT_S = env_int("REMEDIATION_WAIT_S", 180, minimum=0)
+# How long a new fault may clear by itself before the first remote step.
+REMEDIATION_GRACE_S = env_int("REMEDIATION_GRACE_S", 60, minimum=0)
+# A station offline this long gets a truck (it cannot be reached remotely).
+REMEDIATION_OFFLINE_GRACE_S = env_int("REMEDIATION_OFFLINE_GRACE_S", 900, minimum=0)
+REMEDIATION_SWEEP_INTERVAL_S = env_int("REMEDIATION_SWEEP_INTERVAL_S", 5, minimum=1)
+REMEDIATION_COMMAND_TIMEOUT_S = env_int("REMEDIATION_COMMAND_TIMEOUT_S", 30, minimum=1)
+# A fix is verified when the charger reports healthy; with this, also after a good session.
+VERIFY_REQUIRES_TEST_SESSION = env_bool("VERIFY_REQUIRES_TEST_SESSION", False)
+# Repeated failed sessions on one connector that open an incident.
+FAILED_SESSIONS_THRESHOLD = env_int("FAILED_SESSIONS_THRESHOLD", 3, minimum=2)
+WORKORDER_SLA_HOURS = {
+    "p1": env_int("SLA_P1_HOURS", 4, minimum=1),
+    "p2": env_int("SLA_P2_HOURS", 24, minimum=1),
+    "p3": env_int("SLA_P3_HOURS", 168, minimum=1),
+}
 
 # The one beat schedule. Each entry expires before its next run is due, so a
 # backlog after an outage never runs the same sweep twice in a row.
@@ -149,6 +169,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stations.tasks.expire_unanswered_commands",
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
+    },
+    "workorders-remediation-sweep": {
+        "task": "workorders.tasks.remediation_sweep",
+        "schedule": timedelta(seconds=REMEDIATION_SWEEP_INTERVAL_S),
+        "options": {"expires": REMEDIATION_SWEEP_INTERVAL_S * 0.9},
+    },
+    "workorders-maintenance-plans": {
+        "task": "workorders.tasks.generate_maintenance",
+        "schedule": timedelta(minutes=15),
+        "options": {"expires": 800},
     },
     "stations-prune-frame-log": {
         "task": "stations.tasks.prune_frame_log",

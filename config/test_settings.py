@@ -11,3 +11,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Tasks of one test run never reach another run's worker on a shared Redis.
+CELERY_TASK_DEFAULT_QUEUE = f"{CHANNEL_PREFIX}-tasks"  # noqa: F405

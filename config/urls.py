@@ -14,6 +14,7 @@ urlpatterns = [
     path("stations/", include("stations.urls")),
     path("uploads/diagnostics/<str:token>/", station_views.diagnostics_upload, name="diagnostics-upload"),
     path("api/", include("stations.api.urls")),
+    path("api/", include("workorders.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

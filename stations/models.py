@@ -10,6 +10,12 @@ class Site(models.Model):
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
+    sla_factor = models.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        default=1,
+        help_text="Work-order SLA times are multiplied by this (remote sites)",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -160,3 +160,15 @@ def run_worker():
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def playbook_seeded(db):
+    """The shipped playbook. Transactional tests empty every table after themselves,
+    the rows the data migration loaded included, so load them again when missing."""
+    from workorders.models import ErrorCode
+    from workorders.services.playbook import playbook_import_csv
+
+    if not ErrorCode.objects.exists():
+        with open(BASE_DIR / "workorders" / "playbook_seed.csv", encoding="utf-8") as seed:
+            playbook_import_csv(seed)

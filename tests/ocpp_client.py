@@ -69,9 +69,19 @@ class BackgroundCharger:
     or to a callable taking the payload. `delay` holds each answer back.
     """
 
-    def __init__(self, url: str, identity: str, password: str, answers: dict | None = None, delay: float = 0.0):
+    def __init__(
+        self,
+        url: str,
+        identity: str,
+        password: str,
+        answers: dict | None = None,
+        delay: float = 0.0,
+        followups: dict | None = None,
+    ):
         self.url, self.identity, self.password = url, identity, password
         self.answers = answers or {}
+        # action -> [(action, payload), ...] the charger sends after answering that action
+        self.followups = followups or {}
         self.delay = delay
         self.calls: list[list] = []
         self.max_outstanding_seen = 0
@@ -93,6 +103,11 @@ class BackgroundCharger:
             raise self.error
         return self
 
+    def send(self, action: str, payload: dict) -> None:
+        """Send a CALL of the charger's own from the test thread (its answer is skipped)."""
+        frame = json.dumps([2, f"own-{len(self.calls)}-{action}", action, payload])
+        asyncio.run_coroutine_threadsafe(self._ws.send(frame), self._loop).result(5)
+
     def __exit__(self, *exc):
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -113,6 +128,7 @@ class BackgroundCharger:
                 json.dumps([2, "boot", "BootNotification", {"chargePointVendor": "T", "chargePointModel": "T"}])
             )
             await ws.recv()
+            self._ws = ws
             self._ready.set()
             reader = asyncio.create_task(self._serve(ws))
             await self._stop.wait()
@@ -142,5 +158,9 @@ class BackgroundCharger:
                 await ws.send(json.dumps([4, unique_id, answer[1], "test error", {}]))
             else:
                 await ws.send(json.dumps([3, unique_id, answer]))
+            for n, (follow_action, follow_payload) in enumerate(self.followups.get(action, [])):
+                # Our own CALLs; their answers are read and skipped by _serve.
+                await ws.send(json.dumps([2, f"f-{unique_id}-{n}", follow_action, follow_payload]))
+                await asyncio.sleep(0.05)
         finally:
             self._outstanding -= 1

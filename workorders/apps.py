@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class WorkordersConfig(AppConfig):
     name = "workorders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from stations.services import command_access, events
+
+        from . import listeners
+
+        events.on_status_event(listeners.status_event)
+        events.on_session_stopped(listeners.session_stopped)
+        command_access.register_station_work_rule(listeners.station_in_technicians_work)

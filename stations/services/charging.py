@@ -26,7 +26,7 @@ from stations.models import (
     ReservationStatus,
 )
 
-from . import live
+from . import events, live
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 _UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
@@ -168,6 +168,7 @@ def session_stop(
             ]
         )
         live.station_changed(station_id)
+        events.session_stopped(session.pk)
     return StopResult(session=session, id_tag_info=info, stopped_now=True)
 
 

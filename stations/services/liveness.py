@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from stations.models import ChargingStation, Connector, StatusEvent, StatusEventSource
 
+from . import events as status_events
 from . import live
 
 
@@ -121,4 +122,6 @@ def _record_station_wide(station_ids: list[int], *, source: str, now: datetime, 
         for station_id in station_ids
         for connector in by_station[station_id]
     ]
-    StatusEvent.objects.bulk_create(events)
+    created = StatusEvent.objects.bulk_create(events)
+    for event in created:
+        status_events.status_event_recorded(event.pk)

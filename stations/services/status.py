@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from stations.models import Connector, StatusEvent, StatusEventSource
 
-from . import live
+from . import events, live
 
 
 def connector_status_report(
@@ -54,6 +54,7 @@ def connector_status_report(
             received_at=now,
             **fields,
         )
+        events.status_event_recorded(event.pk)
         effective = timestamp or now
         if connector.status_since is None or effective >= connector.status_since:
             for name, value in fields.items():

@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("workorders", views.WorkOrderViewSet, basename="workorder")
+router.register("technicians", views.TechnicianViewSet, basename="technician")
+router.register("playbook", views.ErrorCodeViewSet, basename="errorcode")
+
+urlpatterns = router.urls

@@ -1,0 +1,1 @@
+"""Every write and business rule of the workorders app."""
