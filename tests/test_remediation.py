@@ -10,6 +10,9 @@ from django.utils import timezone
 from config import roles
 from stations.models import FrameLog, RemoteCommand
 from stations.services import charging, status
+from tests.factories import STATION_PASSWORD, ConnectorFactory, SiteFactory, StationFactory, UserFactory
+from tests.helpers import eventually
+from tests.ocpp_client import BackgroundCharger
 from workorders.models import (
     ErrorCode,
     Incident,
@@ -20,9 +23,6 @@ from workorders.models import (
 )
 from workorders.services import maintenance, remediation, verification
 from workorders.services.lifecycle import IllegalTransition, workorder_transition
-from tests.factories import STATION_PASSWORD, ConnectorFactory, SiteFactory, StationFactory, UserFactory
-from tests.helpers import eventually
-from tests.ocpp_client import BackgroundCharger
 
 pytestmark = pytest.mark.usefixtures("playbook_seeded")
 
@@ -321,7 +321,7 @@ def test_station_offline_past_grace_gets_a_truck(settings):
     settings.REMEDIATION_OFFLINE_GRACE_S = 0
     from stations.services import liveness
 
-    station = amsterdam_station("OFF-9", last_message_at=timezone.now() - timedelta(hours=1))
+    amsterdam_station("OFF-9", last_message_at=timezone.now() - timedelta(hours=1))
     technician("netfixer", skills=["network", "ac", "dc", "hv"])
     liveness.stations_mark_silent_offline()
     incident = Incident.objects.get(kind="offline")
