@@ -145,12 +145,12 @@ def live_db(transactional_db):
 
 
 @contextmanager
-def run_worker():
+def run_worker(**extra_env: str):
     """A real Celery worker process on the test database and Redis broker."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--purge", "--loglevel", "WARNING"],
         cwd=BASE_DIR,
-        env=process_env(),
+        env=process_env(**extra_env),
     )
     try:
         yield process

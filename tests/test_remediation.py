@@ -331,3 +331,37 @@ def test_station_offline_past_grace_gets_a_truck(settings):
 
     assert result.action == "dispatched"
     assert WorkOrder.objects.get().priority == "p1"
+
+
+@pytest.mark.usefixtures("live_db")
+def test_fault_recovered_remotely_end_to_end_through_a_real_worker(django_db_setup):
+    """Charger → OCPP server → listener → Celery worker → remote steps → charger → recovery."""
+    from config.celery import app as celery_app
+    from tests.conftest import run_server, run_worker
+
+    station = amsterdam_station("E2E-REM")
+    faulted = {"connectorId": 1, "status": "Faulted", "errorCode": "InternalError", "vendorErrorCode": "X1"}
+    available = {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+    followups = {
+        "TriggerMessage": [("StatusNotification", faulted)],  # still faulted when asked
+        "Reset": [("StatusNotification", available)],  # the soft reset fixes it
+    }
+    env = {"REMEDIATION_GRACE_S": "0", "REMEDIATION_WAIT_S": "1", "REMEDIATION_COMMAND_TIMEOUT_S": "5"}
+    with (
+        run_server(**env) as server,
+        run_worker(**env),
+        BackgroundCharger(server.url, "E2E-REM", STATION_PASSWORD, followups=followups) as charger,
+    ):
+        charger.send("StatusNotification", faulted)
+        assert eventually(lambda: Incident.objects.filter(station=station).exists(), timeout=20)
+
+        def sweep_until_closed():
+            celery_app.send_task("workorders.tasks.remediation_sweep")
+            return Incident.objects.filter(station=station, status="closed").exists()
+
+        assert eventually(sweep_until_closed, timeout=40)
+
+    incident = Incident.objects.get(station=station)
+    assert incident.resolution == "remote"
+    assert [c[2] for c in charger.calls] == ["TriggerMessage", "Reset"]
+    assert not WorkOrder.objects.exists()

@@ -5,7 +5,17 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from workorders.models import ErrorCode, RemoteStep
+from workorders.models import (
+    DispatchDecision,
+    ErrorCode,
+    Incident,
+    IncidentStep,
+    MaintenancePlan,
+    RemoteStep,
+    Technician,
+    WorkOrder,
+    WorkOrderEvent,
+)
 from workorders.services import playbook
 
 
@@ -158,3 +168,85 @@ class ErrorCodeAdmin(admin.ModelAdmin):
             "columns": playbook.COLUMNS,
         }
         return TemplateResponse(request, self.import_template, context)
+
+
+class IncidentStepInline(admin.TabularInline):
+    model = IncidentStep
+    extra = 0
+    fields = ["at", "kind", "remote_step", "command", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["id", "station", "connector", "kind", "status", "resolution", "vendor_error_code", "opened_at"]
+    list_filter = ["status", "kind", "resolution"]
+    list_select_related = ["station", "connector"]
+    search_fields = ["station__identity", "vendor_error_code", "error_code"]
+    date_hierarchy = "opened_at"
+    readonly_fields = [f.name for f in Incident._meta.fields] + ["status_events"]
+    inlines = [IncidentStepInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class WorkOrderEventInline(admin.TabularInline):
+    model = WorkOrderEvent
+    extra = 0
+    fields = ["at", "from_status", "to_status", "by", "via", "note"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkOrder)
+class WorkOrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "kind", "priority", "status", "technician", "sla_due_at"]
+    list_filter = ["status", "kind", "priority"]
+    list_select_related = ["technician__user", "station"]
+    search_fields = ["title", "station__identity"]
+    date_hierarchy = "created_at"
+    # Status moves go through the portal (they are checked and recorded), not this form.
+    readonly_fields = [
+        "status",
+        "incident",
+        "plan",
+        "period_key",
+        "verified_at",
+        "on_site_started_at",
+        "on_site_ended_at",
+    ]
+    raw_id_fields = ["station", "connector", "technician"]
+    inlines = [WorkOrderEventInline]
+
+
+@admin.register(Technician)
+class TechnicianAdmin(admin.ModelAdmin):
+    list_display = ["user", "territory", "skills", "certifications", "active"]
+    list_filter = ["active", "territory"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "territory"]
+
+
+@admin.register(MaintenancePlan)
+class MaintenancePlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "station_model", "site", "every_days", "every_sessions", "every_kwh", "active"]
+    list_filter = ["active"]
+    list_select_related = ["station_model", "site"]
+
+
+@admin.register(DispatchDecision)
+class DispatchDecisionAdmin(admin.ModelAdmin):
+    list_display = ["at", "work_order", "proposed", "chosen", "decided_by", "decided_via"]
+    list_select_related = ["work_order", "proposed__user", "chosen__user", "decided_by"]
+    readonly_fields = ["work_order", "proposed", "chosen", "reasons", "decided_by", "decided_via", "at"]
+
+    def has_add_permission(self, request):
+        return False
