@@ -763,15 +763,18 @@ class Servers:
             return ""
 
     def log_problems(self) -> Counter:
-        """Count WARNING/ERROR lines in every server log of this run, by logger."""
+        """Count warning and error lines in every server log of this run, by kind."""
         found: Counter = Counter()
+        levels = ("WARNING", "ERROR", "CRITICAL")
         for path in self.environment.run_dir.glob("server-*.log"):
             for line in path.read_text(errors="replace").splitlines():
-                parts = line.split()
-                if len(parts) >= 4 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-                    found[f"{parts[2]} {parts[3]}"] += 1
-                elif line.startswith("Traceback"):
-                    found["Traceback"] += 1
+                parts = line.split(maxsplit=4)
+                if len(parts) >= 5 and parts[2] in levels:  # the project's format: date time LEVEL logger message
+                    found[f"{parts[2]} {parts[3]}: {parts[4][:90]}"] += 1
+                elif line.split(":", 1)[0] in levels:  # uvicorn's own format: "ERROR:    message"
+                    found[line[:100]] += 1
+                elif line.startswith(("AttributeError", "RuntimeError", "ValueError", "KeyError", "TypeError")):
+                    found[line[:120]] += 1
         return found
 
 
@@ -800,7 +803,7 @@ class Profiler:
             return
         out = self.run_dir / f"profile-{phase}.txt"
         cmd = [self.binary, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self.rate),
-               "--output", str(out), "--nonblocking", *self.extra]  # fmt: skip
+               "--output", str(out), "--nonblocking", "--full-filenames", *self.extra]  # fmt: skip
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.outputs[phase] = out
         self.current = phase
@@ -828,9 +831,8 @@ def _frame_name(frame: str) -> tuple[str, bool]:
     """A py-spy frame as 'function (short/path.py)', and whether it is the project's own code."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rpartition(":")[0]
-    # The server runs from the project root, so its own modules carry relative paths.
-    own = (path.startswith(f"{BASE_DIR}/") or not path.startswith(("/", "<"))) and "site-packages" not in path
-    for marker in ("site-packages/", "python3.11/", f"{BASE_DIR}/"):
+    own = path.startswith(f"{BASE_DIR}/") and "site-packages" not in path
+    for marker in ("site-packages/", "/lib/python3.11/", f"{BASE_DIR}/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from stations import views as station_views
+from workorders import views_kpis
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="stations:station-list", permanent=False)),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("stations/", include("stations.urls")),
+    path("kpis/", views_kpis.kpi_page, name="kpis"),
     path("uploads/diagnostics/<str:token>/", station_views.diagnostics_upload, name="diagnostics-upload"),
     path("api/", include("stations.api.urls")),
     path("api/", include("workorders.api.urls")),

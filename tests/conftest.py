@@ -146,13 +146,20 @@ def live_db(transactional_db):
 
 @contextmanager
 def run_worker(**extra_env: str):
-    """A real Celery worker process on the test database and Redis broker."""
+    """A real Celery worker process on the test database and Redis broker, ready when yielded."""
+    from config.celery import app as celery_app
+
+    celery_app.control.purge()  # tasks an earlier test left behind are not this test's
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--purge", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
         cwd=BASE_DIR,
         env=process_env(**extra_env),
     )
     try:
+        deadline = time.monotonic() + 30
+        while not celery_app.control.ping(timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the test worker did not start")
         yield process
     finally:
         process.terminate()

@@ -136,15 +136,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         raw = call(unique_id, command.action, command.payload)
         elapsed = (command.sent_at - command.created_at).total_seconds()
         try:
-            await self.send(text_data=raw)
-            frame_record(
-                station_id=self.conn.station_id,
-                direction=FrameDirection.OUT,
-                raw=raw,
-                message_type=CALL,
-                action=command.action,
-                unique_id=unique_id,
-            )
+            await self._send_logged(raw, CALL, command.action, unique_id)
             answer = await asyncio.wait_for(answer_future, max(1.0, command.timeout_s - elapsed))
         except TimeoutError:
             answer = None
@@ -207,26 +199,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 unique_id, OcppError(ErrorCode.INTERNAL_ERROR, f"{action} could not be processed"), action=action
             )
             return
-        raw = call_result(unique_id, response)
-        await self.send(text_data=raw)
-        frame_record(
-            station_id=self.conn.station_id,
-            direction=FrameDirection.OUT,
-            raw=raw,
-            message_type=3,
-            action=action,
-            unique_id=unique_id,
-        )
+        await self._send_logged(call_result(unique_id, response), CALLRESULT, action, unique_id)
 
     async def _send_error(self, unique_id: str, exc: OcppError, action: str = "") -> None:
         raw = call_error(unique_id, exc.code, exc.description, exc.details)
+        await self._send_logged(raw, CALLERROR, action, unique_id, error_code=exc.code)
+
+    async def _send_logged(
+        self, raw: str, message_type: int, action: str, unique_id: str, error_code: str = ""
+    ) -> None:
+        """Every frame we send goes into the frame log."""
         await self.send(text_data=raw)
         frame_record(
             station_id=self.conn.station_id,
             direction=FrameDirection.OUT,
             raw=raw,
-            message_type=4,
+            message_type=message_type,
             action=action,
             unique_id=unique_id,
-            error_code=exc.code,
+            error_code=error_code,
         )

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from workorders.models import ErrorCode, Incident, IncidentStep, Technician, WorkOrder
+from workorders.services import playbook
 
 
 class IncidentStepSerializer(serializers.ModelSerializer):
@@ -92,16 +93,4 @@ class TechnicianSerializer(serializers.ModelSerializer):
 class ErrorCodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = ErrorCode
-        fields = [
-            "id",
-            "vendor",
-            "code",
-            "meaning",
-            "severity",
-            "cause",
-            "remotely_fixable",
-            "remote_steps",
-            "field_steps",
-            "likely_parts",
-            "skills",
-        ]
+        fields = ["id", *playbook.COLUMNS]
