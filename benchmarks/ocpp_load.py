@@ -48,6 +48,8 @@ SETUP, RAMP, STEADY, DRAIN, STORM, STOP = range(6)
 PHASES = {SETUP: "setup", RAMP: "ramp", STEADY: "steady", DRAIN: "drain", STORM: "storm", STOP: "stop"}
 
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/evops_bench"
+# CALLs at least this slow are kept with their time, to line them up with CPU samples.
+SLOW_MS = 100.0
 ID_TAG = "BENCH-TAG-1"
 VENDOR, MODEL = "BenchVendor", "BenchModel-1"
 
@@ -181,6 +183,7 @@ class Stats:
         self.ready_at: list[float] = []  # wall times, boot + status (+ start) answered
         self.storm_booted_at: list[float] = []  # wall times, first accepted boot after the restart
         self.intervals: Counter = Counter()  # heartbeat interval the server handed out
+        self.slow: list[list] = []  # [wall time, action, ms] of CALLs slower than SLOW_MS
         self.server_calls = 0
         self.unmatched = 0
         self.bad_frames = 0
@@ -261,7 +264,10 @@ class Charger:
         if answer is _TIMEOUT:
             w.stats.timeouts[key] += 1
             return None
-        w.stats.latency[key].append(round((time.perf_counter() - started) * 1000.0, 3))
+        elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        w.stats.latency[key].append(elapsed_ms)
+        if elapsed_ms >= SLOW_MS:
+            w.stats.slow.append([time.time(), action, elapsed_ms])
         w.stats.answered[key] += 1
         _add(w.shared.answered)
         if answer[0] == 4:
@@ -934,7 +940,8 @@ class Sampler(threading.Thread):
                 "client_cpu": client_cpu,
                 "redis_cpu": redis_cpu,
                 "postgres_cpu": pg_cpu,
-                "machine_cpu": self.psutil.cpu_percent(None) * self.psutil.cpu_count(),
+                "machine_cpu": (machine := self.psutil.cpu_percent(None) * self.psutil.cpu_count()),
+                "other_cpu": max(0.0, machine - server_cpu - client_cpu - redis_cpu - pg_cpu),
                 "held": self.shared.held.value,
             })  # fmt: skip
 
@@ -947,7 +954,8 @@ class Sampler(threading.Thread):
         if not rows:
             return {}
         out = {"samples": len(rows)}
-        for name in ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "machine_cpu", "server_rss_mb"):
+        for name in ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "other_cpu", "machine_cpu",
+                     "server_rss_mb"):
             values = [r[name] for r in rows]
             out[name] = {"avg": round(sum(values) / len(values), 1), "peak": round(max(values), 1)}
         out["server_rss_mb"]["end"] = round(rows[-1]["server_rss_mb"], 1)
@@ -1072,6 +1080,9 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
                 log(f"ramp: {time.time() - start_at:.0f} s, {shared.ready.value} ready, {shared.held.value} held")
         ramp_done = time.time()
         log(f"ramp over: {shared.ready.value}/{chargers} ready, {shared.held.value} held, {ramp_done - start_at:.1f} s")
+        if args.settle > 0:
+            # Let the backlog of the ramp drain before the steady phase is measured.
+            time.sleep(args.settle)
 
         shared.phase.value = STEADY
         if servers:
@@ -1183,6 +1194,26 @@ def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, pr
     return {"killed_at": killed_at, "restarted_at": restarted_at, "listening_at": listening_at, "done_at": done_at}
 
 
+def timeline(slow: list, samples: list, start: float, end: float, bucket: float = 10.0) -> list[dict]:
+    """Slow CALLs per time slice of the steady phase, beside the CPU samples of that slice."""
+    rows = []
+    t = start
+    while t < end - 0.5:
+        upto = min(end, t + bucket)
+        calls = [ms for at, _, ms in slow if t <= at - ms / 1000.0 < upto]
+        cpu = [s for s in samples if t <= s["t"] < upto]
+
+        def avg(name, cpu=cpu):
+            return round(sum(s[name] for s in cpu) / len(cpu)) if cpu else None
+
+        rows.append({
+            "from_s": round(t - start), "slow_calls": len(calls), "slowest_ms": round(max(calls)) if calls else 0,
+            "server_cpu": avg("server_cpu"), "other_cpu": avg("other_cpu"), "machine_cpu": avg("machine_cpu"),
+        })  # fmt: skip
+        t = upto
+    return rows
+
+
 def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended, chargers, storm_info, servers):
     out: dict = {}
     steady_s = steady_ended - steady_started
@@ -1229,6 +1260,7 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
         "server_calls": stats.get("server_calls", 0),
         "boot_status": stats.get("boot_status", {}),
     }
+    out["steady_timeline"] = timeline(stats.get("slow", []), sampler.samples, steady_started, steady_ended)
     out["calls_sent_total"] = sum(stats.get("sent", {}).values())
     out["calls_sent_before_storm"] = sum(
         v for k, v in stats.get("sent", {}).items() if not k.startswith(("storm|", "stop|"))
@@ -1302,6 +1334,11 @@ def format_report(r: dict) -> str:
     add(f"  {'latency ms':<22} {'count':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>9}")
     for action, p in s["latency_ms"].items():
         add(_lat_line(action, p))
+    rows = r.get("steady_timeline") or []
+    if rows:
+        add(f"  calls >= {SLOW_MS:g} ms per 10 s of the steady phase, with CPU % (server/other processes/machine):")
+        add("   " + " ".join(f"{row['slow_calls']}({row['server_cpu']}/{row['other_cpu']}/{row['machine_cpu']})"
+                            for row in rows))  # fmt: skip
     e = r["errors"]
     add(f"errors: CALLERRORs {sum(e['callerrors'].values())} {e['callerrors'] or ''}, "
         f"timeouts {sum(e['timeouts'].values())} {e['timeouts'] or ''}, "
@@ -1314,7 +1351,8 @@ def format_report(r: dict) -> str:
         rss = res["server_rss_mb"]
         add(f"{phase:>6}: server CPU {_res(res, 'server_cpu')}, RSS {rss['end']:.0f} MB (peak {rss['peak']:.0f}); "
             f"clients {_res(res, 'client_cpu')}; postgres {_res(res, 'postgres_cpu')}; "
-            f"redis(embedded) {_res(res, 'redis_cpu')}; machine {_res(res, 'machine_cpu')} of "
+            f"redis(embedded) {_res(res, 'redis_cpu')}; other processes {_res(res, 'other_cpu')}; "
+            f"machine {_res(res, 'machine_cpu')} of "
             f"{100 * (os.cpu_count() or 1)}%")  # fmt: skip
     p = r.get("persisted")
     if p:
@@ -1428,6 +1466,7 @@ def parse_args(argv=None):
     parser.add_argument("--call-timeout", type=float, default=30, help="seconds before a CALL counts as timed out")
     parser.add_argument("--open-timeout", type=float, default=15, help="seconds allowed for the websocket handshake")
     parser.add_argument("--ramp-grace", type=float, default=60, help="seconds the ramp may run past N/rate")
+    parser.add_argument("--settle", type=float, default=10, help="seconds between the ramp and the steady phase")
     parser.add_argument("--reconnect-storm", action="store_true", help="after the steady phase SIGKILL and restart")
     parser.add_argument("--storm-timeout", type=float, default=300, help="give up on the storm after this (s)")
     parser.add_argument("--backoff-min", type=float, default=0.5, help="first reconnect delay (s), doubled each time")

@@ -27,4 +27,9 @@ class LiveStationsConsumer(AsyncJsonWebsocketConsumer):
     async def _allowed(user) -> bool:
         from asgiref.sync import sync_to_async
 
-        return await sync_to_async(user.has_perm)("stations.view_chargingstation")
+        # Pushes carry station ids only; technicians get them for their work orders' pages.
+        return await sync_to_async(_may_follow_stations)(user)
+
+
+def _may_follow_stations(user) -> bool:
+    return user.has_perm("stations.view_chargingstation") or user.has_perm("stations.send_onsite_command")

@@ -70,7 +70,15 @@ def test_bootstrap_creates_roles_and_demo_data_once():
     call_command("bootstrap", "--stations", "4")
     call_command("bootstrap", "--stations", "4")
     users = get_user_model().objects.all()
-    assert sorted(u.username for u in users) == ["dispatcher", "operator", "support", "technician"]
+    assert sorted(u.username for u in users) == [
+        "anna",
+        "bram",
+        "carla",
+        "dispatcher",
+        "operator",
+        "support",
+        "technician",
+    ]
     assert get_user_model().objects.get(username="support").groups.get().name == "support agent"
     assert ChargingStation.objects.count() == 4
     assert IdTag.objects.filter(id_tag="DEMO-TAG-0001").exists()

@@ -216,3 +216,21 @@ def test_support_agent_cannot_reset_from_the_page(client, actors):
     )
     assert response.status_code == 403
     assert not RemoteCommand.objects.exists()
+
+
+@pytest.mark.django_db
+def test_landing_page_sends_each_role_to_its_work(client, actors):
+    from workorders.models import Technician
+
+    Technician.objects.create(user=actors.technician)
+    expected = {
+        "operator": "/stations/",
+        "dispatcher": "/stations/",
+        "support": "/stations/",
+        "technician": "/workorders/my/",
+    }
+    for actor, url in expected.items():
+        client.force_login(getattr(actors, actor))
+        assert client.get("/").url == url, actor
+    client.logout()
+    assert client.get("/").url.startswith("/login/")

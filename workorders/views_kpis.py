@@ -33,7 +33,10 @@ class PeriodForm(forms.Form):
 
     def period(self) -> tuple[datetime, datetime]:
         start, end = self.cleaned_data["start"], self.cleaned_data["end"] + timedelta(days=1)
-        return (timezone.make_aware(datetime.combine(start, time.min)), timezone.make_aware(datetime.combine(end, time.min)))
+        return (
+            timezone.make_aware(datetime.combine(start, time.min)),
+            timezone.make_aware(datetime.combine(end, time.min)),
+        )
 
 
 @login_required

