@@ -204,7 +204,7 @@ class Run:
             DJANGO_SETTINGS_MODULE="config.settings",
             # A shared Redis never mixes this run's groups and tasks with anyone else's.
             CHANNEL_PREFIX=tag,
-            CELERY_QUEUE=tag,
+            CELERY_QUEUE=f"{tag}-tasks",
             CELERY_TASK_ALWAYS_EAGER="0",
             LOG_LEVEL="WARNING",
             REMEDIATION_GRACE_S=str(args.grace_s),
@@ -502,6 +502,67 @@ def wait_connected(count: int, timeout: float) -> float:
     raise SystemExit(f"only {connected}/{count} chargers connected, {reported} reported, after {timeout} s")
 
 
+class CpuSampler(threading.Thread):
+    """CPU of this run's processes (server, workers and their pools, fleet, this one, an embedded
+    Redis) against the whole machine, once a second: the machine may be shared."""
+
+    def __init__(self, run: Run):
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.stopped = threading.Event()
+        self.ours: dict[str, list[float]] = {}
+        self.machine: list[float] = []
+
+    def _tree(self) -> dict[str, list]:
+        import psutil
+
+        groups = {"this process": [psutil.Process()]}
+        roots = {name: p.pid for name, p in self.run_.processes.items()}
+        if self.run_.redis_process:
+            roots["redis"] = self.run_.redis_process.pid
+        for name, pid in roots.items():
+            try:
+                root = psutil.Process(pid)
+                group = "workers" if name.startswith("worker") else name
+                groups.setdefault(group, []).extend([root, *root.children(recursive=True)])
+            except psutil.Error:
+                pass
+        return groups
+
+    def run(self) -> None:
+        import psutil
+
+        psutil.cpu_percent(None)
+        groups = self._tree()
+        for procs in groups.values():
+            for proc in procs:
+                try:
+                    proc.cpu_percent(None)
+                except psutil.Error:
+                    pass
+        while not self.stopped.wait(1.0):
+            self.machine.append(psutil.cpu_percent(None) * psutil.cpu_count())
+            for name, procs in groups.items():
+                total = 0.0
+                for proc in procs:
+                    try:
+                        total += proc.cpu_percent(None)
+                    except psutil.Error:
+                        pass
+                self.ours.setdefault(name, []).append(total)
+
+    def summary(self) -> str:
+        if not self.machine:
+            return "no samples"
+        mean = lambda values: sum(values) / len(values)  # noqa: E731
+        ours = {name: mean(values) for name, values in self.ours.items()}
+        parts = ", ".join(f"{name} {value:.0f}%" for name, value in sorted(ours.items(), key=lambda kv: -kv[1]))
+        return (
+            f"machine {mean(self.machine):.0f}% of {os.cpu_count() * 100}% (this run {sum(ours.values()):.0f}%: "
+            f"{parts}; everything else {max(0.0, mean(self.machine) - sum(ours.values())):.0f}%)"
+        )
+
+
 class Sweeper(threading.Thread):
     """Sends the remediation sweep every interval, as the beat schedule would (same expiry rule)."""
 
@@ -530,6 +591,19 @@ def progress(since) -> dict:
         dispatched=Count("pk", filter=Q(status="dispatched")),
         remediating=Count("pk", filter=Q(status="remediating")),
     )
+
+
+def queued_tasks() -> int | None:
+    """Tasks waiting in this run's Celery queue (kombu keeps one Redis list per priority step)."""
+    import redis
+    from django.conf import settings
+
+    queue_name = settings.CELERY_TASK_DEFAULT_QUEUE
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        return sum(client.llen(key) for key in [queue_name, *(f"{queue_name}\x06\x16{p}" for p in (3, 6, 9))])
+    except redis.RedisError:
+        return None
 
 
 def collect(since, plan: dict[str, str]) -> dict:
@@ -611,7 +685,9 @@ def profile_summary(path: Path, top: int) -> dict:
     return {"samples": total, "self": share(self_time), "inclusive": share(inclusive)}
 
 
-def report(args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweeper: Sweeper, profile) -> dict:
+def report(
+    args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweeper: Sweeper, cpu: CpuSampler, profile
+) -> dict:
     decisions = result["to_decision"]
     last = max(decisions) if decisions else float("nan")
     n = len(decisions)
@@ -624,8 +700,12 @@ def report(args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweep
     opened = result["to_open"] or [float("nan")]
     print(f"incidents: {result['incidents']} opened (all opened by {max(opened):.2f} s, "
           f"p50 {percentile(opened, 50):.2f} s), {n} decided, {result['undecided']} undecided")  # fmt: skip
+    if result["undecided"]:
+        print(f"time to last decision: NOT REACHED, {result['undecided']} of {result['incidents']} incidents "
+              f"undecided after {timings['observed_all_decided_s']:.0f} s (--deadline)")  # fmt: skip
     if decisions:
-        print(f"time to last decision: {last:.2f} s   decisions/s: {n / last:.1f}")
+        label = "time to last decision" if not result["undecided"] else "last decision so far"
+        print(f"{label}: {last:.2f} s   decisions/s: {n / last:.1f}")
         print(f"time to decision per incident: p50 {percentile(decisions, 50):.2f} s  "
               f"p95 {percentile(decisions, 95):.2f} s  p99 {percentile(decisions, 99):.2f} s  "
               f"mean {statistics.mean(decisions):.2f} s")  # fmt: skip
@@ -640,6 +720,7 @@ def report(args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweep
     print(f"work orders: {result['work_orders']} ({result['work_orders_unassigned']} without a technician); "
           f"sweeps sent: {sweeper.sent}")  # fmt: skip
     print(f"chargers: {fleet_stats.get('summary', '?')}")
+    print(f"CPU during the fault phase: {cpu.summary()}")
     errors = run.log_errors()
     charger_errors = fleet_stats.get("callerrors", 0) + fleet_stats.get("timeouts", 0)
     failed_commands = sum(v for k, v in result["commands"].items() if not k.endswith(" accepted"))
@@ -676,6 +757,7 @@ def report(args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweep
         "log_errors": errors,
         "fleet": fleet_stats,
         "timings": timings,
+        "cpu": cpu.summary(),
         "profile": profile,
     }
 
@@ -715,6 +797,7 @@ def main() -> int:
 
     run = Run(args)
     sweeper = Sweeper(args.sweep_interval)
+    cpu = CpuSampler(run)
     try:
         run.setup_environment()
         plan = plan_faults(args.chargers, args.driver_share)
@@ -732,6 +815,7 @@ def main() -> int:
 
         run.profile_start()
         sweeper.start()
+        cpu.start()
         run.fleet_send("fault")
         faulted = run.fleet_event("faulted", timeout=120)
         since = datetime.fromtimestamp(faulted["at"], UTC)
@@ -748,22 +832,24 @@ def main() -> int:
                 log(f"deadline of {args.deadline} s reached: {state}")
                 break
             if time.monotonic() - last_print > 5:
-                log(f"{time.time() - faulted['at']:.0f} s: {state}")
+                log(f"{time.time() - faulted['at']:.0f} s: {state}, {queued_tasks()} tasks queued")
                 last_print = time.monotonic()
             time.sleep(0.25)
         timings["observed_all_decided_s"] = time.time() - faulted["at"]
         sweeper.stopped.set()
+        cpu.stopped.set()
         profile = run.profile_stop()
         time.sleep(1)
         result = collect(since, plan)
         run.fleet_send("stop")
         fleet_stats = run.fleet_event("stopped", timeout=60)
         run.stop_all()
-        summary = report(args, run, result, timings, fleet_stats, sweeper, profile)
+        summary = report(args, run, result, timings, fleet_stats, sweeper, cpu, profile)
         if args.json:
             Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
     finally:
         sweeper.stopped.set()
+        cpu.stopped.set()
         run.stop_all()
         run.cleanup()
     return 0

@@ -28,6 +28,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import queue
 import random
 import shutil
 import signal
@@ -654,7 +655,8 @@ class Environment:
             "from django.db.models import Count\n"
             "from stations.models import FrameLog, ChargingSession, MeterSample\n"
             f"since = datetime.datetime.fromtimestamp({since!r}, datetime.UTC)\n"
-            f"frames = FrameLog.objects.filter(created_at__gte=since, station__identity__startswith={self.args.prefix!r})\n"
+            f"frames = FrameLog.objects.filter(created_at__gte=since,\n"
+            f"    station__identity__startswith={self.args.prefix!r})\n"
             "by = dict(frames.values_list('direction').annotate(n=Count('id')).values_list('direction', 'n'))\n"
             "print(json.dumps({'frames': sum(by.values()), 'by_direction': by,"
             " 'sessions': ChargingSession.objects.filter(created_at__gte=since).count(),"
@@ -682,6 +684,26 @@ class Environment:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         else:
             log(f"kept {self.run_dir}")
+
+
+# Runs uvicorn with a hook that logs the garbage collector's pauses (--gc-log); the server is unchanged.
+GC_WRAPPER = """
+import gc, json, os, runpy, sys, threading, time
+out = open(os.environ["BENCH_GC_LOG"], "a", buffering=1)
+lock = threading.Lock()
+started = {}
+def pause(phase, info):
+    if phase == "start":
+        started[threading.get_ident()] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - started.pop(threading.get_ident(), time.perf_counter())) * 1000.0
+    if ms >= 1.0 or info["generation"] == 2:
+        with lock:
+            out.write(json.dumps([time.time(), info["generation"], round(ms, 2), info["collected"]]) + "\\n")
+gc.callbacks.append(pause)
+sys.argv = ["uvicorn", *sys.argv[1:]]
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
 
 
 class Servers:
@@ -715,8 +737,12 @@ class Servers:
         self.processes = []
         for i in range(self.count):
             log_file = open(self.environment.run_dir / f"server-{i}-{self.generation}.log", "w")  # noqa: SIM115
+            launcher = ["-m", "uvicorn"]
+            if self.environment.args.gc_log:
+                launcher = ["-c", GC_WRAPPER]
+                env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
             cmd = [
-                sys.executable, "-m", "uvicorn", "config.asgi:application",
+                sys.executable, *launcher, "config.asgi:application",
                 "--host", self.host, "--port", str(self.port + i),
                 "--ws", "websockets", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
                 "--lifespan", "on", "--no-access-log", *self.environment.args.uvicorn_arg,
@@ -767,6 +793,17 @@ class Servers:
             return "\n".join(self.log_path(i).read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def gc_pauses(self) -> list[list]:
+        """[wall time, generation, ms, collected] of every logged collection, all processes."""
+        rows = []
+        for path in self.environment.run_dir.glob("gc-*.jsonl"):
+            for line in path.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+        return sorted(rows)
 
     def log_problems(self) -> Counter:
         """Count warning and error lines in every server log of this run, by kind."""
@@ -954,8 +991,15 @@ class Sampler(threading.Thread):
         if not rows:
             return {}
         out = {"samples": len(rows)}
-        for name in ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "other_cpu", "machine_cpu",
-                     "server_rss_mb"):
+        for name in (
+            "server_cpu",
+            "client_cpu",
+            "redis_cpu",
+            "postgres_cpu",
+            "other_cpu",
+            "machine_cpu",
+            "server_rss_mb",
+        ):
             values = [r[name] for r in rows]
             out[name] = {"avg": round(sum(values) / len(values), 1), "peak": round(max(values), 1)}
         out["server_rss_mb"]["end"] = round(rows[-1]["server_rss_mb"], 1)
@@ -1122,9 +1166,12 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         while len(parts) + len(errors) < len(workers) and time.time() < deadline:
             try:
                 _, stats, error = results.get(timeout=1)
-            except Exception:  # noqa: BLE001 - queue.Empty
+            except queue.Empty:
                 continue
-            (parts.append(stats) if stats is not None else errors.append(error))
+            if stats is not None:
+                parts.append(stats)
+            else:
+                errors.append(error)
         if errors:
             report["client_errors"] = errors
         if storm_info and environment and not args.no_frame_check:
@@ -1167,7 +1214,9 @@ def _check_alive(workers, servers) -> None:
                 raise SystemExit(f"server {i} died (exit {process.returncode}):\n{servers.log_tail(i)}")
 
 
-def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, profiler: Profiler, chargers: int) -> dict:
+def reconnect_storm(
+    args, servers: Servers, shared: Shared, sampler: Sampler, profiler: Profiler, chargers: int
+) -> dict:
     log(f"reconnect storm: SIGKILL the server with {shared.held.value} chargers connected, then restart it")
     shared.phase.value = STORM
     time.sleep(0.5)  # the workers poll the phase; let them see it before the connections drop
@@ -1194,7 +1243,9 @@ def reconnect_storm(args, servers: Servers, shared: Shared, sampler: Sampler, pr
     return {"killed_at": killed_at, "restarted_at": restarted_at, "listening_at": listening_at, "done_at": done_at}
 
 
-def timeline(slow: list, samples: list, start: float, end: float, bucket: float = 10.0) -> list[dict]:
+def timeline(
+    slow: list, samples: list, start: float, end: float, gc_rows: list | None = None, bucket: float = 10.0
+) -> list[dict]:
     """Slow CALLs per time slice of the steady phase, beside the CPU samples of that slice."""
     rows = []
     t = start
@@ -1202,6 +1253,7 @@ def timeline(slow: list, samples: list, start: float, end: float, bucket: float 
         upto = min(end, t + bucket)
         calls = [ms for at, _, ms in slow if t <= at - ms / 1000.0 < upto]
         cpu = [s for s in samples if t <= s["t"] < upto]
+        pauses = [ms for at, _, ms, _ in (gc_rows or []) if t <= at < upto]
 
         def avg(name, cpu=cpu):
             return round(sum(s[name] for s in cpu) / len(cpu)) if cpu else None
@@ -1209,6 +1261,7 @@ def timeline(slow: list, samples: list, start: float, end: float, bucket: float 
         rows.append({
             "from_s": round(t - start), "slow_calls": len(calls), "slowest_ms": round(max(calls)) if calls else 0,
             "server_cpu": avg("server_cpu"), "other_cpu": avg("other_cpu"), "machine_cpu": avg("machine_cpu"),
+            "gc_max_pause_ms": round(max(pauses)) if pauses else 0,
         })  # fmt: skip
         t = upto
     return rows
@@ -1260,7 +1313,21 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
         "server_calls": stats.get("server_calls", 0),
         "boot_status": stats.get("boot_status", {}),
     }
-    out["steady_timeline"] = timeline(stats.get("slow", []), sampler.samples, steady_started, steady_ended)
+    gc_rows = servers.gc_pauses() if servers else []
+    out["steady_timeline"] = timeline(stats.get("slow", []), sampler.samples, steady_started, steady_ended, gc_rows)
+    if gc_rows:
+        gc_summary = {}
+        for gen in (0, 1, 2):
+            steady_rows = [r for r in gc_rows if r[1] == gen and steady_started <= r[0] < steady_ended]
+            gc_summary[f"gen{gen}_steady"] = {
+                "logged": len(steady_rows),
+                "total_ms": round(sum(r[2] for r in steady_rows)),
+                "max_ms": round(max((r[2] for r in steady_rows), default=0)),
+            }
+        gen2 = [r for r in gc_rows if r[1] == 2]
+        gc_summary["gen2_all_run"] = {"count": len(gen2), "max_ms": round(max((r[2] for r in gen2), default=0)),
+                                      "total_ms": round(sum(r[2] for r in gen2))}  # fmt: skip
+        out["gc"] = gc_summary
     out["calls_sent_total"] = sum(stats.get("sent", {}).values())
     out["calls_sent_before_storm"] = sum(
         v for k, v in stats.get("sent", {}).items() if not k.startswith(("storm|", "stop|"))
@@ -1296,9 +1363,7 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
 def _lat_line(name: str, p: dict) -> str:
     if not p.get("count"):
         return f"  {name:<22} {'-':>8}"
-    return (
-        f"  {name:<22} {p['count']:>8} {p['p50']:>8.1f} {p['p95']:>8.1f} {p['p99']:>8.1f} {p['max']:>9.1f}"
-    )
+    return f"  {name:<22} {p['count']:>8} {p['p50']:>8.1f} {p['p95']:>8.1f} {p['p99']:>8.1f} {p['max']:>9.1f}"
 
 
 def _res(r: dict, name: str) -> str:
@@ -1311,7 +1376,8 @@ def format_report(r: dict) -> str:
     add = lines.append
     add("")
     add(f"=== OCPP 1.6J load: {r['chargers']} chargers, db {r['db']}, redis {r['redis']}, "
-        f"{r['server_processes'] or 'external'} server process(es), {r['client_processes']} client process(es)")  # fmt: skip
+        f"{r['server_processes'] or 'external'} server process(es), "
+        f"{r['client_processes']} client process(es)")  # fmt: skip
     handed = ", ".join(f"{k} s x{v}" for k, v in r.get("intervals_handed_out", {}).items()) or "none"
     add(f"intervals: heartbeat {r['heartbeat_s']} s (server handed out: {handed}), meter values every "
         f"{r['meter_interval_s']} s, session share {r['session_share']:.2f} "
@@ -1319,7 +1385,8 @@ def format_report(r: dict) -> str:
     c = r["connections"]
     failed = sum(c["failed"].values())
     add(f"connections: attempted {c['attempted']} (ramp {c['ramp_attempted']}), succeeded {c['succeeded']}, "
-        f"failed {failed} {c['failed'] or ''}; held at end of steady phase {r['held_at_end']}/{r['chargers']}")  # fmt: skip
+        f"failed {failed} {c['failed'] or ''}; "
+        f"held at end of steady phase {r['held_at_end']}/{r['chargers']}")  # fmt: skip
     ramp = r["ramp"]
     add(f"ramp-up at {r['connection_rate']:g}/s: all booted after {ramp['seconds_to_all_booted']} s, "
         f"all ready (boot+status+start) after {ramp['seconds_to_all_ready']} s; {ramp['ready']} ready")  # fmt: skip
@@ -1336,9 +1403,17 @@ def format_report(r: dict) -> str:
         add(_lat_line(action, p))
     rows = r.get("steady_timeline") or []
     if rows:
-        add(f"  calls >= {SLOW_MS:g} ms per 10 s of the steady phase, with CPU % (server/other processes/machine):")
-        add("   " + " ".join(f"{row['slow_calls']}({row['server_cpu']}/{row['other_cpu']}/{row['machine_cpu']})"
-                            for row in rows))  # fmt: skip
+        add(
+            f"  calls >= {SLOW_MS:g} ms per 10 s of the steady phase, with CPU % (server/other processes/machine)"
+            + (" and the longest GC pause in ms" if r.get("gc") else "")
+            + ":"
+        )
+        add("   " + " ".join(
+            f"{row['slow_calls']}({row['server_cpu']}/{row['other_cpu']}/{row['machine_cpu']}"
+            + (f" gc {row['gc_max_pause_ms']}" if r.get("gc") else "") + ")"
+            for row in rows))  # fmt: skip
+    if r.get("gc"):
+        add(f"  server garbage collector (collections >= 1 ms, and every gen2): {r['gc']}")
     e = r["errors"]
     add(f"errors: CALLERRORs {sum(e['callerrors'].values())} {e['callerrors'] or ''}, "
         f"timeouts {sum(e['timeouts'].values())} {e['timeouts'] or ''}, "
@@ -1429,7 +1504,8 @@ def find_max(args, environment: Environment | None) -> dict:
 def format_find_max(result: dict) -> str:
     lines = [
         "",
-        f"=== find-max: largest N with steady p99 < {result['p99_limit_ms']:g} ms and no errors: {result['largest_ok']}",
+        f"=== find-max: largest N with steady p99 < {result['p99_limit_ms']:g} ms and no errors: "
+        f"{result['largest_ok']}",
         f"  {'N':>6} {'ok':>4} {'CALLs/s':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>8} {'boot p99':>9} "
         f"{'held':>6} {'failed':>6} {'errors':>6} {'CPU%':>6} {'RSS MB':>7}",
     ]
@@ -1444,7 +1520,9 @@ def format_find_max(result: dict) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("-n", "--chargers", type=int, default=1000, help="number of chargers (default 1000)")
     parser.add_argument("--duration", type=float, default=120, help="steady phase in seconds once all are connected")
     parser.add_argument("--rate", type=float, default=500, help="new connections per second during the ramp")
@@ -1454,10 +1532,12 @@ def parse_args(argv=None):
     parser.add_argument("--client-processes", type=int, default=0, help="default 1, or 2 above 2000 chargers")
     parser.add_argument("--server-processes", type=int, default=1, help="uvicorn processes on consecutive ports")
     parser.add_argument("--db", default="env", choices=["env", "sqlite", "postgres"],
-                        help="env: DATABASE_URL if set, else a fresh SQLite; postgres: (re)create --pg-url's database")  # fmt: skip
+                        help="env: DATABASE_URL if set, else a fresh SQLite; "
+                             "postgres: (re)create --pg-url's database")  # fmt: skip
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"for --db postgres (default {DEFAULT_PG_URL})")
     parser.add_argument("--redis", default="env",
-                        help="env (REDIS_URL if set, else embedded), embedded, or a redis:// / unix:// URL")  # fmt: skip
+                        help="env (REDIS_URL if set, else embedded), embedded, "
+                             "or a redis:// / unix:// URL")  # fmt: skip
     parser.add_argument("--url", help="target a running server (ws://host:port/ocpp/); no setup, no server stats")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800, help="first server port (default 8800)")
@@ -1484,6 +1564,7 @@ def parse_args(argv=None):
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--profile-top", type=int, default=25, help="functions listed per profile")
     parser.add_argument("--py-spy-arg", action="append", default=[], help="extra py-spy record argument")
+    parser.add_argument("--gc-log", action="store_true", help="log the server's garbage-collector pauses")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the report as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")

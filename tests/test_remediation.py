@@ -334,6 +334,7 @@ def test_station_offline_past_grace_gets_a_truck(settings):
 
 
 @pytest.mark.usefixtures("live_db")
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task always goes to the broker
 def test_fault_recovered_remotely_end_to_end_through_a_real_worker(django_db_setup):
     """Charger → OCPP server → listener → Celery worker → remote steps → charger → recovery."""
     from config.celery import app as celery_app

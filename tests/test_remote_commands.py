@@ -57,6 +57,7 @@ def test_command_sent_through_another_server_process_reaches_the_charger(ocpp_se
     assert command.sent_at and command.completed_at
 
 
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task always goes to the broker
 def test_command_sent_from_a_celery_worker_reaches_the_charger(ocpp_server):
     station = StationFactory(identity="WK-1")
     with BackgroundCharger(ocpp_server.url, "WK-1", STATION_PASSWORD) as charger, run_worker():

@@ -21,7 +21,8 @@ function liveRefresh({target, station}) {
       const data = JSON.parse(event.data);
       if (station === undefined || data.station === station) schedule();
     };
-    socket.onopen = () => document.body.dataset.live = "on";
+    // Catch up on anything that changed between rendering the page and connecting.
+    socket.onopen = () => { document.body.dataset.live = "on"; schedule(); };
     socket.onclose = () => { document.body.dataset.live = "off"; setTimeout(connect, 3000); };
   }
   connect();
