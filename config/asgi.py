@@ -1,5 +1,6 @@
 """ASGI entry point: portal pages, the REST API, the OCPP endpoint and live pages."""
 
+import asyncio
 import logging
 import os
 
@@ -11,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from stations.routing import websocket_urlpatterns  # noqa: E402
+from stations.services import live  # noqa: E402
 from stations.services.frame_log import flush_all  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -19,10 +21,11 @@ router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(web
 
 
 async def lifespan(scope, receive, send) -> None:
-    """Write the batched frame log before the process exits."""
+    """Start the batched live pushes; write the batched frame log before the process exits."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            live.attach_to_server_loop(asyncio.get_running_loop())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:

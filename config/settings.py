@@ -263,6 +263,7 @@ FRAME_LOG_RETENTION_DAYS = env_int("FRAME_LOG_RETENTION_DAYS", 90, minimum=1)
 # Frames and last-seen times are written in batches off the request path.
 FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)
 LAST_SEEN_FLUSH_INTERVAL_S = env_float("LAST_SEEN_FLUSH_INTERVAL_S", 2.0)
+LIVE_PUSH_INTERVAL_S = env_float("LIVE_PUSH_INTERVAL_S", 0.5)
 
 LOGGING = {
     "version": 1,

@@ -20,8 +20,8 @@ class LiveStationsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(STATIONS_GROUP, self.channel_name)
 
-    async def station_changed(self, event: dict) -> None:
-        await self.send_json({"station": event["station_id"]})
+    async def stations_changed(self, event: dict) -> None:
+        await self.send_json({"stations": event["station_ids"]})
 
     @staticmethod
     async def _allowed(user) -> bool:

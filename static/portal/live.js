@@ -18,8 +18,8 @@ function liveRefresh({target, station}) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/live/stations/`);
     socket.onmessage = (event) => {
-      const data = JSON.parse(event.data);
-      if (station === undefined || data.station === station) schedule();
+      const changed = JSON.parse(event.data).stations || [];
+      if (station === undefined || changed.includes(station)) schedule();
     };
     // Catch up on anything that changed between rendering the page and connecting.
     socket.onopen = () => { document.body.dataset.live = "on"; schedule(); };
