@@ -11,6 +11,7 @@ import logging
 import uuid
 from urllib.parse import unquote
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations.models import FrameDirection
@@ -85,11 +86,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.awaiting: dict[str, asyncio.Future] = {}
         self.held: set[int] = set()
         self.sender = asyncio.get_running_loop().create_task(self._send_commands())
-        # Any older connection of this charger, in any server process, closes.
+        await self.accept(SUBPROTOCOL)
+        # Any older connection of this charger, in any server process, closes. Only
+        # accepted sockets join the group, so none is told to close mid-handshake.
         await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "channel": self.channel_name})
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept(SUBPROTOCOL)
         await v16.db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
+
+    async def dispatch(self, message: dict) -> None:
+        """Route a message to its handler, without Channels' per-message hop to the
+        shared sync thread to close old database connections: no handler here uses
+        the ORM on the event loop (v16.db runs in pool threads and closes its own)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         if self.conn is None:
