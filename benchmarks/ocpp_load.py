@@ -668,7 +668,26 @@ class Environment:
             log(f"could not count frames: {exc}")
             return None
 
+    def _redis_forget(self) -> None:
+        """Delete this run's channel-layer keys from a shared Redis (a killed server leaves its groups)."""
+        import redis
+
+        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=10)
+        batch = []
+        for key in client.scan_iter(match=f"{self.env['CHANNEL_PREFIX']}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+
     def cleanup(self) -> None:
+        if self.redis_process is None and self.env.get("REDIS_URL"):
+            try:
+                self._redis_forget()
+            except Exception as exc:  # noqa: BLE001
+                log(f"could not delete this run's keys from Redis: {exc}")
         if self.redis_process and self.redis_process.poll() is None:
             self.redis_process.terminate()
             try:
@@ -686,10 +705,11 @@ class Environment:
             log(f"kept {self.run_dir}")
 
 
-# Runs uvicorn with a hook that logs the garbage collector's pauses (--gc-log); the server is unchanged.
+# Runs uvicorn with a hook that logs the garbage collector's pauses (--gc-log) and, to try tunings
+# without touching the server's code, may set collector thresholds or freeze the loaded application.
 GC_WRAPPER = """
 import gc, json, os, runpy, sys, threading, time
-out = open(os.environ["BENCH_GC_LOG"], "a", buffering=1)
+out = open(os.environ.get("BENCH_GC_LOG") or os.devnull, "a", buffering=1)
 lock = threading.Lock()
 started = {}
 def pause(phase, info):
@@ -700,7 +720,16 @@ def pause(phase, info):
     if ms >= 1.0 or info["generation"] == 2:
         with lock:
             out.write(json.dumps([time.time(), info["generation"], round(ms, 2), info["collected"]]) + "\\n")
-gc.callbacks.append(pause)
+if os.environ.get("BENCH_GC_LOG"):
+    gc.callbacks.append(pause)
+if os.environ.get("BENCH_GC_THRESHOLD"):
+    gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLD"].split(",")))
+if os.environ.get("BENCH_GC_FREEZE"):
+    # Load the application first, then move everything loaded so far out of the collector's reach.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import config.asgi  # noqa: F401
+    gc.collect()
+    gc.freeze()
 sys.argv = ["uvicorn", *sys.argv[1:]]
 runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 """
@@ -738,9 +767,15 @@ class Servers:
         for i in range(self.count):
             log_file = open(self.environment.run_dir / f"server-{i}-{self.generation}.log", "w")  # noqa: SIM115
             launcher = ["-m", "uvicorn"]
-            if self.environment.args.gc_log:
+            args = self.environment.args
+            if args.gc_log or args.gc_freeze or args.gc_threshold:
                 launcher = ["-c", GC_WRAPPER]
-                env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
+                if args.gc_log:
+                    env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
+                if args.gc_freeze:
+                    env["BENCH_GC_FREEZE"] = "1"
+                if args.gc_threshold:
+                    env["BENCH_GC_THRESHOLD"] = args.gc_threshold
             cmd = [
                 sys.executable, *launcher, "config.asgi:application",
                 "--host", self.host, "--port", str(self.port + i),
@@ -1100,6 +1135,9 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         "meter_interval_s": args.meter_interval,
         "session_share": args.session_share,
         "connection_rate": args.rate,
+        "server_gc": {"freeze": args.gc_freeze, "threshold": args.gc_threshold} if servers else None,
+        "code_version": code_version(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     run_started = time.time()
     try:
@@ -1202,6 +1240,21 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     if profiler.outputs:
         report["profile"] = profiler.summaries(args.profile_top)
     return report
+
+
+def code_version() -> str:
+    """The commit the server code was started from, marked when the tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=BASE_DIR, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return f"{head}{'+changes' if dirty else ''}" if head else "unknown"
 
 
 def _check_alive(workers, servers) -> None:
@@ -1378,6 +1431,9 @@ def format_report(r: dict) -> str:
     add(f"=== OCPP 1.6J load: {r['chargers']} chargers, db {r['db']}, redis {r['redis']}, "
         f"{r['server_processes'] or 'external'} server process(es), "
         f"{r['client_processes']} client process(es)")  # fmt: skip
+    add(f"server code {r.get('code_version')}, started {r.get('started')}")
+    if r.get("server_gc") and (r["server_gc"]["freeze"] or r["server_gc"]["threshold"]):
+        add(f"server garbage collector tuned for this run: {r['server_gc']}")
     handed = ", ".join(f"{k} s x{v}" for k, v in r.get("intervals_handed_out", {}).items()) or "none"
     add(f"intervals: heartbeat {r['heartbeat_s']} s (server handed out: {handed}), meter values every "
         f"{r['meter_interval_s']} s, session share {r['session_share']:.2f} "
@@ -1565,6 +1621,8 @@ def parse_args(argv=None):
     parser.add_argument("--profile-top", type=int, default=25, help="functions listed per profile")
     parser.add_argument("--py-spy-arg", action="append", default=[], help="extra py-spy record argument")
     parser.add_argument("--gc-log", action="store_true", help="log the server's garbage-collector pauses")
+    parser.add_argument("--gc-freeze", action="store_true", help="experiment: gc.freeze() the loaded server app")
+    parser.add_argument("--gc-threshold", help="experiment: gc.set_threshold for the server, e.g. 50000,20,100")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the report as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")
