@@ -12,6 +12,7 @@ outcome (a reply channel makes that immediate) or return at once.
 
 import asyncio
 import logging
+import weakref
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
@@ -164,19 +165,28 @@ async def dispatch(command: RemoteCommand, *, wait: bool, extra_wait_s: float = 
     if not wait:
         await get_channel_layer().group_send(station_group(command.station_id), message)
         return None
-    # A layer of its own: channels_redis lets one event loop at a time receive
-    # on a layer instance, and sync callers in several threads each run a loop.
-    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    layer = _layer_for_this_loop()
+    message["reply_to"] = await layer.new_channel()
+    await layer.group_send(station_group(command.station_id), message)
     try:
-        message["reply_to"] = await layer.new_channel()
-        await layer.group_send(station_group(command.station_id), message)
-        try:
-            reply = await asyncio.wait_for(layer.receive(message["reply_to"]), command.timeout_s + extra_wait_s)
-        except TimeoutError:
-            return None
-        return reply["status"]
-    finally:
-        await layer.close_pools()
+        reply = await asyncio.wait_for(layer.receive(message["reply_to"]), command.timeout_s + extra_wait_s)
+    except TimeoutError:
+        return None
+    return reply["status"]
+
+
+# channels_redis lets one event loop at a time receive on a layer instance, and
+# sync callers in several threads each run their own loop: one instance per loop
+# (a new instance per call would pile a close hook per call onto a long-lived loop).
+_layers_by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _layer_for_this_loop():
+    loop = asyncio.get_running_loop()
+    layer = _layers_by_loop.get(loop)
+    if layer is None:
+        layer = _layers_by_loop[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return layer
 
 
 def command_send(
