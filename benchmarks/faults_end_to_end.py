@@ -405,7 +405,7 @@ class Run:
         out = self.run_dir / "profile.txt"
         self.profiler = subprocess.Popen(
             [self.args.py_spy, "record", "--pid", str(target.pid), "--subprocesses", "--format", "raw",
-             "--rate", "50", "--nonblocking", "--output", str(out)],
+             "--rate", "50", "--nonblocking", "--full-filenames", "--output", str(out), *self.args.py_spy_arg],
             stdout=subprocess.DEVNULL, stderr=(self.run_dir / "py-spy.log").open("w"),
         )  # fmt: skip
 
@@ -445,6 +445,8 @@ class Run:
                 process.wait(5)
 
     def cleanup(self) -> None:
+        if not self.redis_process and self.env.get("REDIS_URL"):
+            self._forget_redis_keys()
         if self.redis_process and self.redis_process.poll() is None:
             self.redis_process.terminate()
             try:
@@ -463,6 +465,20 @@ class Run:
             log(f"kept {self.run_dir}")
         else:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _forget_redis_keys(self) -> None:
+        """A shared Redis keeps nothing of this run: its queue, bindings and channel-layer keys."""
+        import redis
+
+        tag = self.env["CHANNEL_PREFIX"]
+        try:
+            client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
+            patterns = (f"{tag}:*", f"{tag}specific*", f"{tag}-tasks*", f"_kombu.binding*.{tag}-tasks")
+            keys = [k for pattern in patterns for k in client.scan_iter(match=pattern)]
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError as exc:
+            log(f"could not remove this run's keys from Redis: {exc}")
 
     def log_errors(self) -> dict[str, list[str]]:
         """Error lines of each process's log, most frequent first."""
@@ -511,6 +527,7 @@ class CpuSampler(threading.Thread):
         self.run_ = run
         self.stopped = threading.Event()
         self.ours: dict[str, list[float]] = {}
+        self.others: dict[str, float] = {}
         self.machine: list[float] = []
 
     def _tree(self) -> dict[str, list]:
@@ -540,6 +557,8 @@ class CpuSampler(threading.Thread):
                     proc.cpu_percent(None)
                 except psutil.Error:
                     pass
+        ours = {proc.pid for procs in groups.values() for proc in procs}
+        others: dict[int, object] = {}
         while not self.stopped.wait(1.0):
             self.machine.append(psutil.cpu_percent(None) * psutil.cpu_count())
             for name, procs in groups.items():
@@ -550,6 +569,24 @@ class CpuSampler(threading.Thread):
                     except psutil.Error:
                         pass
                 self.ours.setdefault(name, []).append(total)
+            # Everything else, by process name: PostgreSQL and a shared Redis, or someone else's load.
+            seen: Counter = Counter()
+            for proc in psutil.process_iter(["name"]):
+                if proc.pid in ours:
+                    continue
+                if proc.pid not in others:
+                    others[proc.pid] = proc
+                    try:
+                        proc.cpu_percent(None)
+                    except psutil.Error:
+                        pass
+                    continue
+                try:
+                    seen[proc.info["name"] or "?"] += others[proc.pid].cpu_percent(None)
+                except psutil.Error:
+                    pass
+            for name, value in seen.items():
+                self.others[name] = self.others.get(name, 0.0) + value
 
     def summary(self) -> str:
         if not self.machine:
@@ -557,9 +594,12 @@ class CpuSampler(threading.Thread):
         mean = lambda values: sum(values) / len(values)  # noqa: E731
         ours = {name: mean(values) for name, values in self.ours.items()}
         parts = ", ".join(f"{name} {value:.0f}%" for name, value in sorted(ours.items(), key=lambda kv: -kv[1]))
+        samples = len(self.machine)
+        others = sorted(((v / samples, k) for k, v in self.others.items()), reverse=True)[:4]
+        rest = ", ".join(f"{name} {value:.0f}%" for value, name in others if value >= 1)
         return (
-            f"machine {mean(self.machine):.0f}% of {os.cpu_count() * 100}% (this run {sum(ours.values()):.0f}%: "
-            f"{parts}; everything else {max(0.0, mean(self.machine) - sum(ours.values())):.0f}%)"
+            f"machine {mean(self.machine):.0f}% of {os.cpu_count() * 100}% (this run's processes "
+            f"{sum(ours.values()):.0f}%: {parts}; other processes: {rest or 'none'})"
         )
 
 
@@ -621,6 +661,7 @@ def collect(since, plan: dict[str, str]) -> dict:
     outcomes: Counter = Counter()
     by_group: dict[str, Counter] = {g: Counter() for g in GROUPS}
     to_decision, to_open = [], []
+    group_times: dict[str, list[float]] = {}
     undecided = 0
     for identity, status, resolution, opened_at, closed_at, order_at in rows:
         if status == "closed":
@@ -635,6 +676,7 @@ def collect(since, plan: dict[str, str]) -> dict:
         to_open.append((opened_at - since).total_seconds())
         if decided is not None:
             to_decision.append((decided - since).total_seconds())
+            group_times.setdefault(plan.get(identity, "?"), []).append(to_decision[-1])
     commands = RemoteCommand.objects.filter(station__identity__startswith=PREFIX, created_at__gte=since)
     by_command = Counter(
         {f"{a} {s}": n for a, s, n in commands.values_list("action", "status").annotate(n=Count("pk"))}
@@ -645,6 +687,7 @@ def collect(since, plan: dict[str, str]) -> dict:
         "undecided": undecided,
         "outcomes": dict(outcomes),
         "by_group": {g: dict(c) for g, c in by_group.items() if c},
+        "group_times": group_times,
         "to_decision": to_decision,
         "to_open": to_open,
         "commands": dict(by_command),
@@ -653,11 +696,18 @@ def collect(since, plan: dict[str, str]) -> dict:
     }
 
 
+PROJECT_PACKAGES = ("stations/", "workorders/", "config/", "billing/", "support/")
+
+
 def profile_summary(path: Path, top: int) -> dict:
-    """Self and inclusive share of samples per function, from py-spy's raw (collapsed) output."""
+    """From py-spy's raw (collapsed) output: self and inclusive share of all samples per function,
+    and, among the samples inside the project's own code, the inclusive share of each project
+    function (with --idle, that is where the tasks' wall time went)."""
     self_time: Counter = Counter()
     inclusive: Counter = Counter()
-    total = 0
+    project: Counter = Counter()
+    leaves: Counter = Counter()
+    total = in_project = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -670,19 +720,40 @@ def profile_summary(path: Path, top: int) -> dict:
                 continue
             name, _, where = frame.partition(" (")
             where = where.rstrip(")").rpartition(":")[0]
+            own = where.startswith(f"{BASE_DIR}/") and "site-packages" not in where
             for marker in ("site-packages/", "/lib/python3.11/", f"{BASE_DIR}/"):
                 if marker in where:
                     where = where.split(marker, 1)[1]
                     break
-            frames.append(f"{name} ({where})")
-        if frames:
-            self_time[frames[-1]] += n
-            for name in set(frames):
-                inclusive[name] += n
+            frames.append((f"{name} ({where})", own and where.startswith(PROJECT_PACKAGES)))
+        if not frames:
+            continue
+        self_time[frames[-1][0]] += n
+        for name in {f for f, _ in frames}:
+            inclusive[name] += n
+        own = {f for f, is_own in frames if is_own}
+        if own:
+            in_project += n
+            # The innermost library call below the project's code says what the project waited on.
+            last_own = max(i for i, (_, is_own) in enumerate(frames) if is_own)
+            below = frames[last_own + 1][0] if last_own + 1 < len(frames) else "(own code)"
+            leaves[f"{frames[last_own][0]} -> {below}"] += n
+            for name in own:
+                project[name] += n
     if not total:
         return {"samples": 0}
-    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+
+    def share(counter: Counter, whole: int) -> list:
+        return [(name, round(100 * n / whole, 1)) for name, n in counter.most_common(top)]
+
+    return {
+        "samples": total,
+        "project_samples": in_project,
+        "project": share(project, in_project) if in_project else [],
+        "project_leaves": share(leaves, in_project) if in_project else [],
+        "self": share(self_time, total),
+        "inclusive": share(inclusive, total),
+    }
 
 
 def report(
@@ -714,7 +785,9 @@ def report(
     outcomes = result["outcomes"]
     print("outcomes: " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(outcomes.items())))
     for group, counts in result["by_group"].items():
-        print(f"  {group:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        times = result["group_times"].get(group)
+        timing = f"  (decided: p50 {percentile(times, 50):.1f} s, max {max(times):.1f} s)" if times else ""
+        print(f"  {group:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + timing)
     sent = sum(result["commands"].values())
     print(f"commands sent: {sent} (" + ", ".join(f"{k} {v}" for k, v in sorted(result["commands"].items())) + ")")
     print(f"work orders: {result['work_orders']} ({result['work_orders_unassigned']} without a technician); "
@@ -733,11 +806,16 @@ def report(
     for line in fleet_stats.get("last_errors", [])[:5]:
         print(f"  charger: {line}")
     if profile:
-        print(f"\nprofile ({args.profile}, {profile.get('samples', 0)} samples), inclusive %:")
-        for name, pct in profile.get("inclusive", []):
+        print(f"\nprofile of the {args.profile} ({profile.get('samples', 0)} samples, "
+              f"{profile.get('project_samples', 0)} inside the project's code)")  # fmt: skip
+        print("inside the project's code, inclusive % (and the call each project frame was in):")
+        for name, pct in profile.get("project", []):
             print(f"  {pct:5.1f}  {name}")
-        print("self %:")
-        for name, pct in profile.get("self", []):
+        print("innermost project frame -> the call it was in, % of the project's samples:")
+        for name, pct in profile.get("project_leaves", []):
+            print(f"  {pct:5.1f}  {name}")
+        print("all samples, self %:")
+        for name, pct in profile.get("self", [])[:15]:
             print(f"  {pct:5.1f}  {name}")
     return {
         "chargers": args.chargers,
@@ -785,6 +863,9 @@ def main() -> int:
     parser.add_argument("--py-spy", default="", help="path of py-spy: profile during the fault phase")
     parser.add_argument("--profile", default="workers", choices=["workers", "server"])
     parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument(
+        "--py-spy-arg", action="append", default=[], help="passed to py-spy record, e.g. --py-spy-arg=--idle"
+    )
     parser.add_argument("--json", default="", help="write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs) and the database")
     # The fleet's own process.

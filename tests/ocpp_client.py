@@ -77,11 +77,14 @@ class BackgroundCharger:
         answers: dict | None = None,
         delay: float = 0.0,
         followups: dict | None = None,
+        close_after: tuple[str, ...] = (),
     ):
         self.url, self.identity, self.password = url, identity, password
         self.answers = answers or {}
         # action -> [(action, payload), ...] the charger sends after answering that action
         self.followups = followups or {}
+        # actions after whose answer the charger drops its socket at once (a reboot)
+        self.close_after = close_after
         self.delay = delay
         self.calls: list[list] = []
         self.max_outstanding_seen = 0
@@ -158,6 +161,9 @@ class BackgroundCharger:
                 await ws.send(json.dumps([4, unique_id, answer[1], "test error", {}]))
             else:
                 await ws.send(json.dumps([3, unique_id, answer]))
+            if action in self.close_after:
+                await ws.close()
+                return
             for n, (follow_action, follow_payload) in enumerate(self.followups.get(action, [])):
                 # Our own CALLs; their answers are read and skipped by _serve.
                 await ws.send(json.dumps([2, f"f-{unique_id}-{n}", follow_action, follow_payload]))

@@ -269,3 +269,16 @@ def test_command_api_boundaries(ocpp_server, actors, actor, action, payload, exp
         status, body = _api(ocpp_server, token, "PERM-1", {"action": action, "payload": payload, "timeout": 5})
     assert status == expected, body
     assert RemoteCommand.objects.count() == (1 if expected == 201 else 0)
+
+
+def test_answer_before_the_charger_drops_its_socket_is_recorded(ocpp_server):
+    """A charger answers Reset and closes its socket at once to reboot: the answer counts."""
+    station = StationFactory(identity="BOOT-1")
+    with BackgroundCharger(ocpp_server.url, "BOOT-1", STATION_PASSWORD, close_after=("Reset",)):
+        started = time.monotonic()
+        command = commands.command_send(
+            station=station, action="Reset", payload={"type": "Soft"}, requested_via="test", timeout_s=10
+        )
+        waited = time.monotonic() - started
+    assert command.status == "accepted"
+    assert waited < 5  # the waiting caller is told at once, not after its timeout

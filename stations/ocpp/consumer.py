@@ -84,7 +84,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # never blocks reading the charger's own CALLs.
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.awaiting: dict[str, asyncio.Future] = {}
-        self.held: set[int] = set()
+        self.held: dict[int, str | None] = {}  # commands taken for this socket -> their reply channel
+        self.closed = False
+        self.sender_idle = asyncio.Event()
+        self.sender_idle.set()
         self.sender = asyncio.get_running_loop().create_task(self._send_commands())
         await self.accept(SUBPROTOCOL)
         # Any older connection of this charger, in any server process, closes. Only
@@ -105,10 +108,24 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.conn is None:
             return
-        self.sender.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        # A command whose answer already arrived (a charger answers Reset, then
+        # closes to reboot) is recorded as answered; one still waiting ends as
+        # offline at once. Then the sender stops, and what it never sent too.
+        self.closed = True
+        for waiting in self.awaiting.values():
+            if not waiting.done():
+                waiting.set_result(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.sender_idle.wait()), 10)
+        except TimeoutError:
+            logger.warning("%s: command in progress did not finish recording", self.conn.identity)
+        self.sender.cancel()
         if self.held:
-            await v16.db(commands.commands_fail_open_for_connection, command_ids=sorted(self.held))
+            held, self.held = self.held, {}
+            await v16.db(commands.commands_fail_open_for_connection, command_ids=sorted(held))
+            for command_id, reply_to in held.items():
+                await self._reply(reply_to, command_id, "offline")
         await v16.db(liveness.station_disconnected, station_id=self.conn.station_id, connection_id=self.connection_id)
 
     async def ocpp_replaced(self, event: dict) -> None:
@@ -118,23 +135,32 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_command(self, event: dict) -> None:
         """A command for this charger, from any process."""
-        self.held.add(event["command_id"])
-        self.outbox.put_nowait((event["command_id"], event.get("reply_to")))
+        self.held[event["command_id"]] = event.get("reply_to")
+        self.outbox.put_nowait(event["command_id"])
 
     async def _send_commands(self) -> None:
         while True:
-            command_id, reply_to = await self.outbox.get()
+            command_id = await self.outbox.get()
+            if self.closed:
+                continue  # left in `held`: disconnect() ends it as offline
+            self.sender_idle.clear()
             try:
                 status = await self._send_command(command_id)
             except Exception:
                 logger.exception("%s: command %s failed", self.conn.identity, command_id)
                 status = None
             finally:
-                self.held.discard(command_id)
-            if reply_to and status:
-                await self.channel_layer.send(
-                    reply_to, {"type": "command.done", "command_id": command_id, "status": status}
-                )
+                self.sender_idle.set()
+            reply_to = self.held.pop(command_id, None)
+            if status:
+                await self._reply(reply_to, command_id, status)
+
+    async def _reply(self, reply_to: str | None, command_id: int, status: str) -> None:
+        """Tell a caller waiting for this command how it ended."""
+        if reply_to:
+            await self.channel_layer.send(
+                reply_to, {"type": "command.done", "command_id": command_id, "status": status}
+            )
 
     async def _send_command(self, command_id: int) -> str | None:
         unique_id = uuid.uuid4().hex
@@ -153,7 +179,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
             answer = None
         finally:
             self.awaiting.pop(unique_id, None)
-        result = await v16.db(commands.command_complete, command_id=command_id, answer=answer)
+        result = await v16.db(
+            commands.command_complete,
+            command_id=command_id,
+            answer=answer,
+            connection_lost=answer is None and self.closed,
+        )
         return result.status
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
