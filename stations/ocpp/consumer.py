@@ -145,15 +145,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 continue  # left in `held`: disconnect() ends it as offline
             self.sender_idle.clear()
             try:
-                status = await self._send_command(command_id)
-            except Exception:
-                logger.exception("%s: command %s failed", self.conn.identity, command_id)
-                status = None
+                try:
+                    status = await self._send_command(command_id)
+                except Exception:
+                    logger.exception("%s: command %s failed", self.conn.identity, command_id)
+                    status = None
+                reply_to = self.held.pop(command_id, None)
+                if status:
+                    await self._reply(reply_to, command_id, status)
             finally:
+                # Idle only once the outcome is recorded and the caller told.
                 self.sender_idle.set()
-            reply_to = self.held.pop(command_id, None)
-            if status:
-                await self._reply(reply_to, command_id, status)
 
     async def _reply(self, reply_to: str | None, command_id: int, status: str) -> None:
         """Tell a caller waiting for this command how it ended."""
