@@ -174,6 +174,17 @@ def _duration(delta: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def _playbook_context(entry) -> dict:
+    """A playbook entry as the order and incident pages show it."""
+    return {
+        "playbook": entry,
+        "playbook_field_steps": _split(entry.field_steps) if entry else [],
+        "playbook_remote_steps": [RemoteStep(s).label for s in entry.remote_steps if s in RemoteStep.values]
+        if entry
+        else [],
+    }
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in (text or "").split(";") if part.strip()]
 
@@ -208,11 +219,7 @@ class WorkOrderDetailView(WorkOrderMixin, TemplateView):
             photos=list(order.photos.select_related("uploaded_by").order_by("uploaded_at", "id")),
             events=list(order.events.select_related("by").order_by("at", "id")),
             diagnosis=_diagnosis(order),
-            playbook=entry,
-            playbook_field_steps=_split(entry.field_steps) if entry else [],
-            playbook_remote_steps=[RemoteStep(s).label for s in entry.remote_steps if s in RemoteStep.values]
-            if entry
-            else [],
+            **_playbook_context(entry),
             timeline=list(incident.steps.select_related("command").order_by("at", "id")) if incident else [],
             on_site_for=_duration(end - order.on_site_started_at) if order.on_site_started_at and end else "",
             can_dispatch=user.has_perm(fieldwork.CHANGE_ANY) and S.ASSIGNED in lifecycle.TRANSITIONS[order.status],
@@ -452,7 +459,7 @@ def _incident_next(incident: Incident) -> str:
     entry = incident.playbook
     if entry is not None and entry.cause in (FaultCause.DRIVER, FaultCause.VEHICLE):
         return f"close: usually the {entry.cause}'s, no truck roll"
-    steps = remediation._remote_steps(incident)
+    steps = remediation.incident_remote_steps(incident)
     if incident.next_step < len(steps):
         return f"remote step {incident.next_step + 1} of {len(steps)}: {RemoteStep(steps[incident.next_step]).label}"
     return "truck-roll decision"
@@ -530,11 +537,7 @@ class IncidentDetailView(PortalPermissionMixin, TemplateView):
                 ]
             ),
             work_orders=list(incident.work_orders.select_related("technician__user").order_by("-id")),
-            playbook=entry,
-            playbook_field_steps=_split(entry.field_steps) if entry else [],
-            playbook_remote_steps=[RemoteStep(s).label for s in entry.remote_steps if s in RemoteStep.values]
-            if entry
-            else [],
+            **_playbook_context(entry),
         )
         return context
 

@@ -59,7 +59,8 @@ class Advance:
     reason: str
 
 
-def _remote_steps(incident: Incident) -> list[str]:
+def incident_remote_steps(incident: Incident) -> list[str]:
+    """The remote steps remediation tries for this incident, in order."""
     entry = incident.playbook
     if entry is None:
         return list(DEFAULT_STEPS)
@@ -98,7 +99,7 @@ def incident_advance(*, incident_id: int, now: datetime | None = None) -> Advanc
         )
         return Advance("closed", "not equipment")
 
-    steps = _remote_steps(incident)
+    steps = incident_remote_steps(incident)
     if incident.next_step >= len(steps):
         if not steps:
             why = f"{entry.code} is not remotely fixable" if entry else "no remote step applies"
