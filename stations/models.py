@@ -79,6 +79,11 @@ class ChargingStation(models.Model):
     firmware_status_at = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=30, blank=True)
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    clock_skew_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the charger last sent a time too far in the future; its reports are then ordered by arrival",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -189,6 +194,7 @@ class MeterFlag(models.TextChoices):
     SAMPLE_FROM_FUTURE = "sample_from_future", "a reading is timestamped in the future"
     START_FROM_FUTURE = "start_from_future", "the start is timestamped in the future"
     STOP_FROM_FUTURE = "stop_from_future", "the stop is timestamped in the future"
+    IMPLAUSIBLE_READING = "implausible_reading", "a reading is not a plausible number"
 
 
 class ChargingSession(models.Model):
