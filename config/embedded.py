@@ -77,12 +77,7 @@ def run() -> int:
     for step in (["migrate", "--noinput"], ["collectstatic", "--noinput", "-v", "0"], ["bootstrap"]):
         subprocess.run([*manage, *step], check=True, cwd=BASE_DIR)
     processes = {
-        "web": [
-            python, "-m", "uvicorn", "config.asgi:application",
-            "--host", host, "--port", port,
-            "--ws", "websockets", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
-            "--lifespan", "on", "--no-access-log",
-        ],
+        "web": [python, "-m", "config.serve", "--host", host, "--port", port],
         "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "scheduler": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }  # fmt: skip

@@ -96,20 +96,15 @@ def process_env(**extra_env: str) -> dict:
 
 @contextmanager
 def run_server(port: int | None = None, **extra_env: str):
-    """Start uvicorn with the project's ASGI app on the test database."""
+    """Start the project's ASGI server (config.serve) on the test database."""
     port = port or _free_port()
     env = process_env(**extra_env)
-    ping = extra_env.get("WS_PING", "20")
+    env.setdefault("WS_PING", "20")
     process = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "config.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--ws", "websockets", "--ws-ping-interval", ping, "--ws-ping-timeout", ping,
-            "--lifespan", "on", "--no-access-log", "--log-level", "warning",
-        ],
+        [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=BASE_DIR,
         env=env,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -11,6 +11,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name='connector',
+            name='status_clock_trusted',
+            field=models.BooleanField(default=True),
+        ),
+        migrations.AddField(
             model_name='chargingstation',
             name='clock_skew_at',
             field=models.DateTimeField(blank=True, help_text='When the charger last sent a time too far in the future; its reports are then ordered by arrival', null=True),

@@ -75,18 +75,71 @@ class Frame:
 _UNIQUE_ID_PREFIX = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
 
 
+# No OCPP 1.6 message nests deeper than a handful of levels; anything deeper
+# is refused before a recursive step (schema validation, repair) can overflow.
+MAX_NESTING = 32
+# Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as
+# UTF-8 and PostgreSQL text refuses NUL: both become U+FFFD wherever kept.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """The text with what no database can store (lone surrogates, NUL) replaced."""
+    return _UNSTORABLE.sub(REPLACEMENT, text) if _UNSTORABLE.search(text) else text
+
+
+def _clean(data: Any) -> Any:
+    """Make every string in a parsed frame storable and check its depth, without recursion."""
+    if isinstance(data, str):
+        return storable(data)
+    if not isinstance(data, list | dict):
+        return data
+    root: list = [data]
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise RecursionError
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        replaced: dict = {}
+        for key, value in items:
+            if isinstance(value, str):
+                if _UNSTORABLE.search(value):
+                    replaced[key] = storable(value)
+            elif isinstance(value, list | dict):
+                stack.append((value, depth + 1))
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                replaced.setdefault(("key", key), None)
+        for key, value in replaced.items():
+            if isinstance(key, tuple):
+                old = key[1]
+                node[storable(old)] = node.pop(old)
+            else:
+                node[key] = value
+    return root[0]
+
+
+def _unreadable(description: str, text: str) -> FrameError:
+    match = _UNIQUE_ID_PREFIX.match(text or "")
+    return FrameError(
+        ErrorCode.FORMATION_VIOLATION,
+        description,
+        unique_id=storable(match.group(1)) if match else None,
+        message_type=CALL if match else None,
+    )
+
+
 def parse_frame(text: str) -> Frame:
-    """Parse one websocket text message into a Frame or raise FrameError."""
+    """Parse one websocket text message into a Frame or raise FrameError.
+
+    Every string in the frame comes back storable (see `storable`)."""
     try:
-        data = json.loads(text)
+        data = _clean(json.loads(text))
+    except RecursionError:
+        raise _unreadable(f"Frame is nested deeper than {MAX_NESTING} levels", text) from None
     except (ValueError, TypeError):
-        match = _UNIQUE_ID_PREFIX.match(text or "")
-        raise FrameError(
-            ErrorCode.FORMATION_VIOLATION,
-            "Frame is not valid JSON",
-            unique_id=match.group(1) if match else None,
-            message_type=CALL if match else None,
-        ) from None
+        raise _unreadable("Frame is not valid JSON", text) from None
     if not isinstance(data, list) or len(data) < 2:
         raise FrameError(ErrorCode.FORMATION_VIOLATION, "Frame is not an OCPP-J array", unique_id=None)
     message_type, unique_id = data[0], data[1]

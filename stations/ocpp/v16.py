@@ -31,6 +31,7 @@ class Connection:
     identity: str
     registration_status: str
     lenient: bool
+    booted: bool = False
 
 
 async def db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -61,6 +62,7 @@ async def boot_notification(conn: Connection, p: dict) -> dict:
         meter_serial_number=p.get("meterSerialNumber", ""),
     )
     conn.registration_status = result.status
+    conn.booted = True
     conn.lenient = result.lenient
     return {"status": result.status, "currentTime": _now_iso(), "interval": result.interval}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import ocpp
+from django.conf import settings
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -37,11 +38,15 @@ def _is_datetime(value: Any) -> bool:
 
 
 def parse_datetime(value: str) -> datetime:
-    """Parse an OCPP dateTime; it must carry a UTC offset (or Z)."""
+    """Parse an OCPP dateTime; it must carry a UTC offset (or Z) and exist in UTC."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is a valid string but no instant we can hold.
+        raise ValueError(f"{value!r} is outside the range of dates in UTC") from None
 
 
 @cache
@@ -79,6 +84,51 @@ def _first_error(validator: Draft4Validator, payload: dict) -> ValidationError |
     return errors[0] if errors else None
 
 
+# OCPP 1.6 defines `integer` as a 32-bit signed value.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# Minimums the 1.6 specification states in prose but its JSON schemas leave out.
+_SPEC_MINIMUMS: dict[str, dict[str, int]] = {
+    "StatusNotification": {"connectorId": 0},
+    "MeterValues": {"connectorId": 0},
+    "StartTransaction": {"connectorId": 1},
+}
+
+
+def check_ranges(schema_name: str, payload: dict) -> None:
+    """Refuse integers the specification does not allow (PropertyConstraintViolation)."""
+    for name, minimum in _SPEC_MINIMUMS.get(schema_name, {}).items():
+        value = payload.get(name)
+        if isinstance(value, int) and value < minimum:
+            raise OcppError(
+                ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                f"{name}: {value} is below its minimum {minimum}",
+                {"path": name, "rule": "minimum"},
+            )
+    connector_id = payload.get("connectorId")
+    if isinstance(connector_id, int) and connector_id > settings.OCPP_MAX_CONNECTOR_ID:
+        # Every connector a charger names becomes a row; no real charger has this many.
+        raise OcppError(
+            ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+            f"connectorId: {connector_id} is above the highest connector id accepted "
+            f"({settings.OCPP_MAX_CONNECTOR_ID})",
+            {"path": "connectorId", "rule": "maximum"},
+        )
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        where, node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            path = f"{where}/{key}" if where else str(key)
+            if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+                raise OcppError(
+                    ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"{path}: {value} is outside the 32-bit integer range",
+                    {"path": path, "rule": "integer range"},
+                )
+            if isinstance(value, dict | list):
+                stack.append((path, value))
+
+
 def validate(schema_name: str, payload: dict, *, lenient: bool = False) -> tuple[dict, list[str]]:
     """Return the payload to use (repaired when lenient) and the warnings.
 
@@ -87,6 +137,12 @@ def validate(schema_name: str, payload: dict, *, lenient: bool = False) -> tuple
     validator = validator_for(schema_name)
     if validator is None:
         raise OcppError(ErrorCode.NOT_SUPPORTED, f"No schema for {schema_name}")
+    payload, warnings = _validated(validator, payload, lenient=lenient)
+    check_ranges(schema_name, payload)
+    return payload, warnings
+
+
+def _validated(validator: Draft4Validator, payload: dict, *, lenient: bool) -> tuple[dict, list[str]]:
     error = _first_error(validator, payload)
     if error is None:
         return payload, []

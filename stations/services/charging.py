@@ -8,10 +8,9 @@ each meter reading is stored once.
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from stations.models import (
 )
 
 from . import events, live
+from .clock import from_future
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 _UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
@@ -47,10 +47,6 @@ def id_tag_info(*, id_tag: str, now: datetime | None = None) -> dict:
     if tag.parent:
         info["parentIdTag"] = tag.parent.id_tag
     return info
-
-
-def _from_future(timestamp: datetime, now: datetime) -> bool:
-    return timestamp > now + timedelta(seconds=settings.OCPP_CLOCK_SKEW_TOLERANCE_S)
 
 
 def _fingerprint(*parts: object) -> str:
@@ -86,7 +82,7 @@ def session_start(
     existing = ChargingSession.objects.filter(station_id=station_id, start_fingerprint=fingerprint).first()
     if existing:
         return StartResult(session=existing, id_tag_info=info, created=False)
-    flags = [MeterFlag.START_FROM_FUTURE.value] if _from_future(timestamp, now) else []
+    flags = [MeterFlag.START_FROM_FUTURE.value] if from_future(timestamp, now) else []
     try:
         with transaction.atomic():
             connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
@@ -140,12 +136,13 @@ def session_stop(
             return StopResult(session=None, id_tag_info=info, stopped_now=False)
         if session.stop_at is not None:
             return StopResult(session=session, id_tag_info=info, stopped_now=False)
-        if transaction_data:
-            _store_readings(session.station_id, session.connector_id, session, transaction_data)
         flags = set(session.meter_flags)
+        if transaction_data:
+            rows = _store_readings(session.station_id, session.connector_id, session, transaction_data)
+            flags |= _implausible_flags(rows)
         if meter_stop < session.meter_start:
             flags.add(MeterFlag.STOP_BELOW_START.value)
-        if _from_future(timestamp, now):
+        if from_future(timestamp, now):
             flags.add(MeterFlag.STOP_FROM_FUTURE.value)
         flags |= _reading_flags(session, now=now, meter_stop=meter_stop)
         session.meter_stop = meter_stop
@@ -229,12 +226,27 @@ def _store_readings(
     return rows
 
 
+# No meter register reaches a terawatt-hour (10^12 Wh); a larger value is a
+# corrupt or hostile reading. It is kept as sent, never used as a number.
+MAX_PLAUSIBLE_READING = Decimal(10) ** 12
+_READING_PLACES = Decimal("0.000001")  # MeterSample.numeric_value keeps six decimals
+
+
 def _decimal(raw: str) -> Decimal | None:
     try:
         value = Decimal(raw)
-    except (InvalidOperation, TypeError):
+    except (InvalidOperation, TypeError, ValueError):
         return None
-    return value if value.is_finite() else None
+    if not value.is_finite() or abs(value) >= MAX_PLAUSIBLE_READING:
+        return None
+    return value.quantize(_READING_PLACES)
+
+
+def _implausible_flags(rows: list[MeterSample]) -> set[str]:
+    """A raw reading that is no plausible number makes the session's energy untrustworthy."""
+    if any(row.value_format == "Raw" and row.numeric_value is None for row in rows):
+        return {MeterFlag.IMPLAUSIBLE_READING.value}
+    return set()
 
 
 def _register_wh(sample: MeterSample) -> Decimal | None:
@@ -248,7 +260,8 @@ def _register_wh(sample: MeterSample) -> Decimal | None:
 
 def _new_reading_flags(session: ChargingSession, rows: list[MeterSample], *, now: datetime) -> set[str]:
     """Check new readings against the start and the reading stored just before them."""
-    flags = {MeterFlag.SAMPLE_FROM_FUTURE.value for row in rows if _from_future(row.timestamp, now)}
+    flags = {MeterFlag.SAMPLE_FROM_FUTURE.value for row in rows if from_future(row.timestamp, now)}
+    flags |= _implausible_flags(rows)
     new = sorted((row.timestamp, wh) for row in rows if (wh := _register_wh(row)) is not None)
     if not new:
         return flags
@@ -277,7 +290,7 @@ def _reading_flags(session: ChargingSession, *, now: datetime, meter_stop: int |
     )
     values = [Decimal(session.meter_start)]
     for sample in samples.order_by("timestamp", "id"):
-        if _from_future(sample.timestamp, now):
+        if from_future(sample.timestamp, now):
             flags.add(MeterFlag.SAMPLE_FROM_FUTURE.value)
         if (wh := _register_wh(sample)) is not None:
             values.append(wh)

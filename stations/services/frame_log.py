@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from stations.models import ChargingStation, FrameLog
+from stations.ocpp.protocol import storable
 
 from . import liveness
 
@@ -78,12 +79,34 @@ class BatchWriter:
 
 
 def frames_write(rows: list[FrameLog]) -> None:
+    """Write a batch; if the batch fails, write its rows one by one, so a row
+    that cannot be stored costs nobody else's frames."""
     try:
-        FrameLog.objects.bulk_create(rows, batch_size=500)
-    except IntegrityError:
-        # A station deleted while its frames waited; keep everyone else's.
-        alive = set(ChargingStation.objects.filter(pk__in={r.station_id for r in rows}).values_list("pk", flat=True))
-        FrameLog.objects.bulk_create([r for r in rows if r.station_id in alive], batch_size=500)
+        with transaction.atomic():
+            FrameLog.objects.bulk_create(rows, batch_size=500)
+        return
+    except (DatabaseError, ValueError):
+        logger.warning("frame log: a batch of %d rows failed; writing them one by one", len(rows))
+    alive = set(ChargingStation.objects.filter(pk__in={r.station_id for r in rows}).values_list("pk", flat=True))
+    for row in rows:
+        # A station deleted while its frames waited takes its frames with it.
+        if row.station_id is None or row.station_id in alive:
+            _frame_write_one(row)
+
+
+def _frame_write_one(row: FrameLog) -> None:
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+        return
+    except (DatabaseError, ValueError):
+        logger.exception("frame log: row from station %s refused; storing it in a safe form", row.station_id)
+    row.pk = None
+    for name in ("raw", "action", "unique_id", "error_code"):
+        # Only ASCII remains: every other character becomes an escape the reader can decode.
+        setattr(row, name, getattr(row, name).encode("ascii", "backslashreplace").decode("ascii"))
+    with transaction.atomic():
+        row.save(force_insert=True)
 
 
 def _seen_write(station_ids: list[int]) -> None:
@@ -110,11 +133,11 @@ def frame_record(
         FrameLog(
             station_id=station_id,
             direction=direction,
-            raw=raw,
+            raw=storable(raw),
             message_type=message_type,
-            action=action[:50],
-            unique_id=unique_id[:64],
-            error_code=error_code[:40],
+            action=storable(action[:50]),
+            unique_id=storable(unique_id[:64]),
+            error_code=storable(error_code[:40]),
             created_at=at or timezone.now(),
         )
     )

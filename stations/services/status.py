@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from stations.models import Connector, StatusEvent, StatusEventSource
 
-from . import events, live
+from . import clock, events, live
 
 
 def connector_status_report(
@@ -26,7 +26,8 @@ def connector_status_report(
 
     A report older than the connector's current status (delivered late after
     the charger was offline) goes into the history but does not overwrite
-    the current status.
+    the current status. A report whose time cannot be trusted (see
+    services/clock.py) counts from its arrival.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -55,11 +56,20 @@ def connector_status_report(
             **fields,
         )
         events.status_event_recorded(event.pk)
-        effective = timestamp or now
-        if connector.status_since is None or effective >= connector.status_since:
+        trusted = timestamp is None or clock.charger_time_trusted(timestamp, now)
+        if not trusted:
+            clock.station_clock_skew_record(station_id=station_id, now=now)
+        effective = timestamp if timestamp is not None and trusted else now
+        if (
+            connector.status_since is None
+            or not connector.status_clock_trusted
+            or not trusted
+            or effective >= connector.status_since
+        ):
             for name, value in fields.items():
                 setattr(connector, name, value)
             connector.status_since = effective
-            connector.save(update_fields=[*fields, "status_since"])
+            connector.status_clock_trusted = trusted
+            connector.save(update_fields=[*fields, "status_since", "status_clock_trusted"])
             live.station_changed(station_id)
     return event
