@@ -14,10 +14,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from stations.routing import websocket_urlpatterns  # noqa: E402
 from stations.services import live  # noqa: E402
 from stations.services.frame_log import flush_all  # noqa: E402
+from stations.uploads_asgi import DiagnosticsUploadGuard  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+router = ProtocolTypeRouter(
+    {"http": DiagnosticsUploadGuard(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
+)
 
 
 async def lifespan(scope, receive, send) -> None:

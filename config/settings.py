@@ -257,8 +257,14 @@ OCPP_REGISTER_UNKNOWN_AS_PENDING = env_bool("OCPP_REGISTER_UNKNOWN_AS_PENDING", 
 OCPP_OFFLINE_AFTER_INTERVALS = env_float("OCPP_OFFLINE_AFTER_INTERVALS", 3.0)
 # Timestamps further ahead than this are "from the future".
 OCPP_CLOCK_SKEW_TOLERANCE_S = env_int("OCPP_CLOCK_SKEW_TOLERANCE_S", 300, minimum=0)
-# Where chargers reach us over HTTP (diagnostics uploads).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Where chargers reach us over HTTP (diagnostics uploads). Empty: the scheme and
+# Host each charger's own websocket connection used.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
+# Behind a proxy we run, take the charger's scheme and host from X-Forwarded-Proto/Host.
+TRUST_X_FORWARDED = env_bool("TRUST_X_FORWARDED", False)
+# A diagnostics upload address works once, for this long after the command is created.
+DIAGNOSTICS_UPLOAD_TTL_S = env_int("DIAGNOSTICS_UPLOAD_TTL_S", 3600, minimum=1)
+DIAGNOSTICS_MAX_UPLOAD_BYTES = env_int("DIAGNOSTICS_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, minimum=1)
 FRAME_LOG_RETENTION_DAYS = env_int("FRAME_LOG_RETENTION_DAYS", 90, minimum=1)
 # Frames and last-seen times are written in batches off the request path.
 FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)

@@ -445,3 +445,19 @@ class DiagnosticsFile(models.Model):
 
     def __str__(self) -> str:
         return self.file.name
+
+
+class DiagnosticsUpload(models.Model):
+    """Leave for one diagnostics upload: the signed token in a GetDiagnostics location names it.
+
+    It works until `expires_at`, once: `used_at` is set by compare-and-swap when a file is stored.
+    """
+
+    command = models.OneToOneField(RemoteCommand, on_delete=models.CASCADE, related_name="diagnostics_upload")
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="diagnostics_uploads")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"diagnostics upload for command {self.command_id}"

@@ -5,7 +5,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -126,15 +126,17 @@ class StationCommandView(LoginRequiredMixin, View):
 @csrf_exempt
 @require_http_methods(["POST", "PUT"])
 def diagnostics_upload(request, token: str):
-    """Where a station uploads its diagnostics (HTTP POST multipart or PUT body)."""
+    """Where a station uploads its diagnostics (HTTP POST multipart or PUT body).
+
+    The ASGI guard in front has already refused bad tokens and oversized bodies
+    without reading them; the service judges again and spends the token."""
     if request.method == "POST" and request.FILES:
         upload = next(iter(request.FILES.values()))
-        name, content = upload.name, upload.read(diagnostics.MAX_UPLOAD_BYTES + 1)
+        name, content = upload.name, upload
     else:
-        name = request.headers.get("X-Filename") or "diagnostics.bin"
-        content = request.read(diagnostics.MAX_UPLOAD_BYTES + 1)
+        name, content = request.headers.get("X-Filename") or "diagnostics.bin", request
     try:
         stored = diagnostics.diagnostics_store(token=token, filename=name, content=content)
     except diagnostics.UploadRefused as exc:
-        return HttpResponseForbidden(str(exc))
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     return JsonResponse({"stored": stored.file.name, "size": stored.size}, status=201)

@@ -15,7 +15,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from stations.models import FrameDirection
-from stations.services import commands, liveness, registration
+from stations.services import commands, diagnostics, liveness, registration
 from stations.services.frame_log import frame_record, seen_writer
 
 from . import v16
@@ -172,7 +172,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         answer_future = loop.create_future()
         self.awaiting[unique_id] = answer_future
-        raw = call(unique_id, command.action, command.payload)
+        raw = call(unique_id, command.action, await self._payload_to_send(command))
         elapsed = (command.sent_at - command.created_at).total_seconds()
         try:
             await self._send_logged(raw, CALL, command.action, unique_id)
@@ -188,6 +188,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
             connection_lost=answer is None and self.closed,
         )
         return result.status
+
+    async def _payload_to_send(self, command) -> dict:
+        """An upload address made without PUBLIC_BASE_URL names where this charger reached us."""
+        if not diagnostics.upload_location_unresolved(command.action, command.payload):
+            return command.payload
+        scope = self.scope
+        base_url = diagnostics.upload_base_url(
+            scheme=scope.get("scheme", "ws"), headers=scope.get("headers", []), server=scope.get("server")
+        )
+        return await v16.db(diagnostics.diagnostics_upload_locate, command_id=command.pk, base_url=base_url)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         conn = self.conn

@@ -18,10 +18,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
-from django.conf import settings
-from django.core import signing
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from stations.models import (
@@ -35,7 +32,7 @@ from stations.models import (
 from stations.ocpp.protocol import ErrorCode, OcppError
 from stations.ocpp.validation import validate
 
-from . import configuration, live
+from . import configuration, diagnostics, live
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +75,6 @@ DISRUPTIVE = frozenset(
     }
 )
 DEFAULT_TIMEOUT_S = 30.0
-DIAGNOSTICS_SALT = "stations.diagnostics-upload"
 
 # The `status` values of CALLRESULTs and what they mean for the command.
 _ACCEPTED = {"Accepted", "Scheduled", "Unlocked", "RebootRequired"}
@@ -129,7 +125,7 @@ def command_create(
             timeout_s=timeout_s,
         )
         if action == "GetDiagnostics" and payload["location"] == "placeholder":
-            command.payload["location"] = diagnostics_upload_url(command)
+            command.payload["location"] = diagnostics.diagnostics_upload_grant(command=command)
             command.save(update_fields=["payload"])
         if not ChargingStation.objects.filter(pk=station.pk, connected=True).exists():
             _finish(command.pk, CommandStatus.OFFLINE, error_description="station is not connected")
@@ -147,11 +143,6 @@ def _reservation_for(station: ChargingStation, payload: dict) -> Reservation:
     if expires.tzinfo is None:
         raise CommandInvalid("ReserveNow expiryDate needs a time zone")
     return Reservation.objects.create(station=station, connector_id=connector_id, id_tag=id_tag, expires_at=expires)
-
-
-def diagnostics_upload_url(command: RemoteCommand) -> str:
-    token = signing.dumps({"station": command.station_id, "command": command.pk}, salt=DIAGNOSTICS_SALT)
-    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("diagnostics-upload", args=[token])
 
 
 async def dispatch(command: RemoteCommand, *, wait: bool, extra_wait_s: float = 2.0) -> str | None:
