@@ -15,7 +15,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from stations.models import RegistrationStatus
-from stations.services import charging, registration, stations_info, status
+from stations.services import authorisation, charging, registration, stations_info, status
 
 from .protocol import ErrorCode, OcppError
 from .validation import parse_datetime, validate
@@ -88,7 +88,7 @@ async def status_notification(conn: Connection, p: dict) -> dict:
 
 
 async def authorize(conn: Connection, p: dict) -> dict:
-    return {"idTagInfo": await db(charging.id_tag_info, id_tag=p["idTag"])}
+    return {"idTagInfo": await db(authorisation.id_tag_info, id_tag=p["idTag"], station_id=conn.station_id)}
 
 
 async def start_transaction(conn: Connection, p: dict) -> dict:

@@ -17,8 +17,6 @@ from django.utils import timezone
 from stations.models import (
     ChargingSession,
     Connector,
-    IdTag,
-    IdTagStatus,
     MeterFlag,
     MeterSample,
     Reservation,
@@ -26,27 +24,11 @@ from stations.models import (
 )
 
 from . import events, live
+from .authorisation import Purpose, id_tag_info
 from .clock import from_future
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 _UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
-
-
-def id_tag_info(*, id_tag: str, now: datetime | None = None) -> dict:
-    """The idTagInfo OCPP answers for this tag."""
-    now = now or timezone.now()
-    tag = IdTag.objects.select_related("parent").filter(id_tag=id_tag).first()
-    if tag is None:
-        return {"status": IdTagStatus.INVALID.value}
-    status = tag.status
-    if status == IdTagStatus.ACCEPTED and tag.expiry_date and tag.expiry_date <= now:
-        status = IdTagStatus.EXPIRED
-    info: dict = {"status": str(status)}
-    if tag.expiry_date:
-        info["expiryDate"] = tag.expiry_date.isoformat()
-    if tag.parent:
-        info["parentIdTag"] = tag.parent.id_tag
-    return info
 
 
 def _fingerprint(*parts: object) -> str:
@@ -77,9 +59,15 @@ def session_start(
     idTagInfo tells the charger whether to go on.
     """
     now = now or timezone.now()
-    info = id_tag_info(id_tag=id_tag, now=now)
     fingerprint = _fingerprint(connector_id, id_tag, meter_start, timestamp.isoformat(), reservation_id)
     existing = ChargingSession.objects.filter(station_id=station_id, start_fingerprint=fingerprint).first()
+    info = id_tag_info(
+        id_tag=id_tag,
+        station_id=station_id,
+        purpose=Purpose.START,
+        session_id=existing.pk if existing else None,
+        now=now,
+    )
     if existing:
         return StartResult(session=existing, id_tag_info=info, created=False)
     flags = [MeterFlag.START_FROM_FUTURE.value] if from_future(timestamp, now) else []
@@ -102,6 +90,7 @@ def session_start(
                     pk=reservation_id, station_id=station_id, status=ReservationStatus.ACTIVE
                 ).update(status=ReservationStatus.USED)
             live.station_changed(station_id)
+            events.session_started(session.pk)
     except IntegrityError:
         # The same start arrived twice at once; the other one won.
         session = ChargingSession.objects.get(station_id=station_id, start_fingerprint=fingerprint)
@@ -129,7 +118,11 @@ def session_stop(
 ) -> StopResult:
     """Close a transaction once; a repeated stop changes nothing."""
     now = now or timezone.now()
-    info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
+    info = (
+        id_tag_info(id_tag=id_tag, station_id=station_id, purpose=Purpose.STOP, session_id=transaction_id, now=now)
+        if id_tag
+        else None
+    )
     with transaction.atomic():
         session = ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
         if session is None:

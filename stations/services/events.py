@@ -11,6 +11,7 @@ from django.db import transaction
 
 _status_listeners: list[Callable[[int], None]] = []
 _session_listeners: list[Callable[[int], None]] = []
+_session_start_listeners: list[Callable[[int], None]] = []
 
 
 def on_status_event(listener: Callable[[int], None]) -> None:
@@ -25,6 +26,12 @@ def on_session_stopped(listener: Callable[[int], None]) -> None:
         _session_listeners.append(listener)
 
 
+def on_session_started(listener: Callable[[int], None]) -> None:
+    """Call `listener(session_id)` when a charging session starts (once, not for a retried start)."""
+    if listener not in _session_start_listeners:
+        _session_start_listeners.append(listener)
+
+
 def status_event_recorded(event_id: int) -> None:
     for listener in _status_listeners:
         transaction.on_commit(lambda listener=listener: listener(event_id))
@@ -32,4 +39,9 @@ def status_event_recorded(event_id: int) -> None:
 
 def session_stopped(session_id: int) -> None:
     for listener in _session_listeners:
+        transaction.on_commit(lambda listener=listener: listener(session_id))
+
+
+def session_started(session_id: int) -> None:
+    for listener in _session_start_listeners:
         transaction.on_commit(lambda listener=listener: listener(session_id))
