@@ -218,6 +218,8 @@ class SessionBilling(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    invoice = models.ForeignKey("Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
 
     class Meta:
         indexes = [models.Index(fields=["status"], name="sessionbilling_status_idx")]
@@ -357,3 +359,68 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Ledger entries are immutable")
+
+
+class RefundLimit(models.Model):
+    """The most one person may refund per refund (support agents); operators have none."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refund_limit")
+    max_amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="EUR")
+
+    def __str__(self) -> str:
+        return f"{self.user} up to {self.max_amount} {self.currency}"
+
+
+class WebhookEvent(models.Model):
+    """A provider's webhook, stored once by its event id so a replay changes nothing."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="unique_webhook_event")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind} {self.event_id}"
+
+
+class Invoice(models.Model):
+    """A postpaid account's monthly invoice: the priced sessions of the month."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=30, unique=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    currency = models.CharField(max_length=3)
+    net = models.DecimalField(**MONEY)
+    tax = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "account"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period_start"], name="one_invoice_per_account_period"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class LocalListVersion(models.Model):
+    """The local authorisation list a station holds (SendLocalList), by version."""
+
+    station = models.OneToOneField(ChargingStation, on_delete=models.CASCADE, related_name="local_list")
+    version = models.PositiveIntegerField(default=0)
+    # id tag -> the status last sent, so a differential update sends only changes.
+    entries = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"local list v{self.version} of {self.station}"
