@@ -11,16 +11,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.request_limits import RequestBodyLimit  # noqa: E402
 from stations.routing import websocket_urlpatterns  # noqa: E402
 from stations.services import live  # noqa: E402
 from stations.services.frame_log import flush_all  # noqa: E402
-from stations.uploads_asgi import DiagnosticsUploadGuard  # noqa: E402
+from stations.uploads_asgi import DiagnosticsUploadGuard, is_upload_path  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-router = ProtocolTypeRouter(
-    {"http": DiagnosticsUploadGuard(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
-)
+http_app = DiagnosticsUploadGuard(RequestBodyLimit(django_asgi_app, exempt=is_upload_path))
+router = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})
 
 
 async def lifespan(scope, receive, send) -> None:

@@ -19,7 +19,7 @@ import uvicorn
 from django.conf import settings
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .env import env_float
+from .env import env_float, env_str
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -65,6 +65,10 @@ def build_config(*, host: str, port: int, log_level: str = "info", access_log: b
         ws_ping_interval=ping,
         ws_ping_timeout=ping,
         lifespan="on",
+        # Client addresses and schemes from X-Forwarded-* only behind a proxy we run
+        # (the password throttle keys on the client address).
+        proxy_headers=settings.TRUST_X_FORWARDED,
+        forwarded_allow_ips=env_str("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         access_log=access_log,
         log_level=log_level,
     )
