@@ -13,7 +13,7 @@ import logging
 from http import HTTPStatus
 
 from config.request_limits import LimitedBody, declared_length, refuse
-from stations.ocpp.v16 import db
+from stations.ocpp.threads import db
 from stations.services import diagnostics
 
 logger = logging.getLogger(__name__)

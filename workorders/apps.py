@@ -6,10 +6,12 @@ class WorkordersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from stations.services import command_access, events
+        from stations.services import command_access, demo, events
 
         from . import listeners
+        from .demo import demo_technicians_seed
 
         events.on_status_event(listeners.status_event)
         events.on_session_stopped(listeners.session_stopped)
         command_access.register_station_work_rule(listeners.station_in_technicians_work)
+        demo.register_demo_seeder(demo_technicians_seed)

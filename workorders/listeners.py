@@ -1,22 +1,15 @@
 """How workorders hears about stations: small hooks that enqueue tasks (after commit)."""
 
-from stations.models import ChargingStation, StatusEvent, StatusEventSource
-from workorders.models import OPEN_WORK_ORDER_STATUSES, Incident, IncidentStatus, WorkOrder
+from stations.models import ChargingStation
+from workorders.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
 
 
 def status_event(event_id: int) -> None:
+    """Runs on the OCPP server's answer path (after commit): enqueue only; the
+    worker decides whether the event matters (incidents.status_event_handle)."""
     from . import tasks
 
-    # Only faults, outages and recoveries of connectors with an open incident
-    # need a worker; the many ordinary status changes do not.
-    event = StatusEvent.objects.only("status", "error_code", "source", "connector_id", "station_id").get(pk=event_id)
-    fault = event.status in ("Faulted", "Offline") or event.error_code != "NoError"
-    if fault or event.source == StatusEventSource.RECONNECT or _has_open_incident(event):
-        tasks.status_event_received.delay(event_id)
-
-
-def _has_open_incident(event: StatusEvent) -> bool:
-    return Incident.objects.filter(station_id=event.station_id).exclude(status=IncidentStatus.CLOSED).exists()
+    tasks.status_event_received.delay(event_id)
 
 
 def session_stopped(session_id: int) -> None:

@@ -13,8 +13,9 @@ from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from stations.models import FrameDirection
+from stations.models import FrameDirection, RegistrationStatus
 from stations.services import commands, diagnostics, liveness, registration
 from stations.services.frame_log import frame_record, seen_writer
 
@@ -30,13 +31,18 @@ from .protocol import (
     call_error,
     call_result,
     parse_frame,
+    storable,
 )
+from .threads import db
+from .throttle import auth_throttle
 
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 # Close code for a connection replaced by a newer one of the same charger.
 CLOSE_REPLACED = 4000
+# RFC 6455: the peer broke a rule of ours (here: no BootNotification in time).
+CLOSE_POLICY_VIOLATION = 1008
 
 
 def basic_auth(scope: dict) -> tuple[str, str] | None:
@@ -57,17 +63,33 @@ def basic_auth(scope: dict) -> tuple[str, str] | None:
 
 class OcppConsumer(AsyncWebsocketConsumer):
     conn: v16.Connection | None = None
+    ended = False
+    boot_deadline: asyncio.TimerHandle | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Whatever ends this connection, the station is never left shown connected."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self.ended:
+                await asyncio.shield(self._end_connection())
 
     async def connect(self) -> None:
-        identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
+        identity = storable(unquote(self.scope["url_route"]["kwargs"]["identity"]))
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):
             logger.info("refused %s: no %s subprotocol offered", identity, SUBPROTOCOL)
             await self.close()
             return
+        address = (self.scope.get("client") or ("", 0))[0]
+        if not await auth_throttle.wait_turn(address):
+            logger.warning("refused %s from %s: too many wrong passwords from that address", identity, address)
+            await self.close()
+            return
         credentials = basic_auth(self.scope)
         password = credentials[1] if credentials and credentials[0] == identity else None
-        result = await v16.db(registration.station_authenticate, identity=identity, password=password)
+        result = await db(registration.station_authenticate, identity=identity, password=password)
         if result is None:
+            auth_throttle.failed(address)
             logger.info("refused %s: unknown identity or wrong password", identity)
             await self.close()
             return
@@ -94,21 +116,60 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # accepted sockets join the group, so none is told to close mid-handshake.
         await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "channel": self.channel_name})
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await v16.db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
+        await db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
+        if self.conn.registration_status != RegistrationStatus.ACCEPTED:
+            self.boot_deadline = asyncio.get_running_loop().call_later(settings.OCPP_BOOT_TIMEOUT_S, self._boot_overdue)
+
+    def _boot_overdue(self) -> None:
+        """A station not yet accepted must boot; an accepted one may reconnect without
+        rebooting (OCPP 1.6 asks for BootNotification only after a restart)."""
+        if self.conn is not None and not self.conn.booted and not self.ended:
+            logger.warning(
+                "%s sent no BootNotification in %s s; closing", self.conn.identity, settings.OCPP_BOOT_TIMEOUT_S
+            )
+            asyncio.get_running_loop().create_task(self.close(code=CLOSE_POLICY_VIOLATION))
 
     async def dispatch(self, message: dict) -> None:
         """Route a message to its handler, without Channels' per-message hop to the
         shared sync thread to close old database connections: no handler here uses
-        the ORM on the event loop (v16.db runs in pool threads and closes its own)."""
+        the ORM on the event loop (threads.db runs in pool threads and closes its own).
+
+        A failure while handling one message is logged and the connection lives:
+        one bad frame must not cost the charger its socket."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+            logger.warning("no handler for message type %r", message.get("type"))
+            return
+        if message["type"] in ("websocket.connect", "websocket.disconnect"):
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        except Exception:
+            logger.exception("%s: %s failed", self.conn.identity if self.conn else "?", message["type"])
 
     async def disconnect(self, code: int) -> None:
+        await self._end_connection()
+
+    async def _end_connection(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
         if self.conn is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.boot_deadline is not None:
+            self.boot_deadline.cancel()
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except Exception:
+            # The channel layer is down; the group entry expires on its own.
+            logger.exception("%s: could not leave the command group", self.conn.identity)
+        try:
+            await self._end_commands()
+        finally:
+            await db(liveness.station_disconnected, station_id=self.conn.station_id, connection_id=self.connection_id)
+
+    async def _end_commands(self) -> None:
         # A command whose answer already arrived (a charger answers Reset, then
         # closes to reboot) is recorded as answered; one still waiting ends as
         # offline at once. Then the sender stops, and what it never sent too.
@@ -123,10 +184,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.sender.cancel()
         if self.held:
             held, self.held = self.held, {}
-            await v16.db(commands.commands_fail_open_for_connection, command_ids=sorted(held))
+            await db(commands.commands_fail_open_for_connection, command_ids=sorted(held))
             for command_id, reply_to in held.items():
                 await self._reply(reply_to, command_id, "offline")
-        await v16.db(liveness.station_disconnected, station_id=self.conn.station_id, connection_id=self.connection_id)
 
     async def ocpp_replaced(self, event: dict) -> None:
         if event["channel"] != self.channel_name:
@@ -166,7 +226,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _send_command(self, command_id: int) -> str | None:
         unique_id = uuid.uuid4().hex
-        command = await v16.db(commands.command_claim, command_id=command_id, unique_id=unique_id)
+        command = await db(commands.command_claim, command_id=command_id, unique_id=unique_id)
         if command is None:
             return None  # ended already (timed out while queued, or claimed by an older socket)
         loop = asyncio.get_running_loop()
@@ -181,7 +241,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             answer = None
         finally:
             self.awaiting.pop(unique_id, None)
-        result = await v16.db(
+        result = await db(
             commands.command_complete,
             command_id=command_id,
             answer=answer,
@@ -197,7 +257,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         base_url = diagnostics.upload_base_url(
             scheme=scope.get("scheme", "ws"), headers=scope.get("headers", []), server=scope.get("server")
         )
-        return await v16.db(diagnostics.diagnostics_upload_locate, command_id=command.pk, base_url=base_url)
+        return await db(diagnostics.diagnostics_upload_locate, command_id=command.pk, base_url=base_url)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         conn = self.conn

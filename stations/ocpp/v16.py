@@ -1,23 +1,20 @@
 """OCPP 1.6 charger-initiated messages: each handler turns a CALL into service calls.
 
-Handlers hold no rules and no SQL. Database work runs in a thread pool
-(`thread_sensitive=False`), not on Channels' single shared sync thread, so
-one slow query never stalls every other charger on the server.
+Handlers hold no rules and no SQL; their database work runs through
+threads.db, off the event loop.
 """
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from django.utils import timezone
 
 from stations.models import RegistrationStatus
 from stations.services import authorisation, charging, registration, stations_info, status
 
 from .protocol import ErrorCode, OcppError
+from .threads import db
 from .validation import parse_datetime, validate
 
 logger = logging.getLogger(__name__)
@@ -32,16 +29,6 @@ class Connection:
     registration_status: str
     lenient: bool
     booted: bool = False
-
-
-async def db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """Run a service function in the thread pool."""
-    return await sync_to_async(_in_thread, thread_sensitive=False)(fn, kwargs)
-
-
-def _in_thread(fn: Callable[..., Any], kwargs: dict) -> Any:
-    close_old_connections()
-    return fn(**kwargs)
 
 
 def _now_iso() -> str:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from config import roles
 from stations.models import ChargingStation, IdTag, Site
-from stations.services import registration
+from stations.services import demo, registration
 
 DEMO_USERS = {
     "operator": roles.OPERATOR,
@@ -22,16 +22,6 @@ DEMO_SITES = [
     ("Ring Road Services", "Ring Road A10, exit 4", "52.333333", "4.866667", "Europe/Amsterdam"),
 ]
 DEMO_ID_TAGS = ["DEMO-TAG-0001", "DEMO-TAG-0002", "DEMO-TAG-0003", "FLEET-0001"]
-# username, name, skills, vendors certified for, home near the demo sites, territory
-DEMO_TECHNICIANS = [
-    ("technician", "Tess Visser", "ac dc hv mechanical network", "ACME Power;Voltora;Northwind EV",
-     "52.372000", "4.900000", "Amsterdam centre"),
-    ("anna", "Anna de Vries", "ac dc hv", "ACME Power;Voltora", "52.335000", "4.870000", "Amsterdam south"),
-    ("bram", "Bram Jansen", "ac mechanical network", "Northwind EV", "52.360000", "4.880000", "Amsterdam centre"),
-    ("carla", "Carla Smit", "ac dc mechanical", "ACME Power", "52.310000", "4.840000", "Amsterdam south"),
-]  # fmt: skip
-
-
 class Command(BaseCommand):
     help = "Create the role groups; on an empty database also demo users, sites, stations and ID tags."
 
@@ -45,32 +35,21 @@ class Command(BaseCommand):
             return
         user_model = get_user_model()
         with transaction.atomic():
-            if not user_model.objects.exists():
-                self._demo_users(user_model)
+            fresh = not user_model.objects.exists()
+            password = os.environ.get("DEMO_PASSWORD", "evops-demo")
+            if fresh:
+                self._demo_users(user_model, password)
             if not ChargingStation.objects.exists():
                 self._demo_network(stations)
+            if fresh:
+                for seeder in demo.demo_seeders():
+                    seeder(password=password, log=self.stdout.write)
 
-    def _demo_users(self, user_model) -> None:
-        password = os.environ.get("DEMO_PASSWORD", "evops-demo")
+    def _demo_users(self, user_model, password: str) -> None:
         for username, role in DEMO_USERS.items():
             user = user_model.objects.create_user(username=username, password=password, is_staff=role == roles.OPERATOR)
             user.groups.add(Group.objects.get(name=role))
-        from workorders.models import Technician
-
-        technician_group = Group.objects.get(name=roles.TECHNICIAN)
-        for username, name, skills, vendors, lat, lon, territory in DEMO_TECHNICIANS:
-            first, last = name.split(" ", 1)
-            user = user_model.objects.filter(username=username).first()
-            user = user or user_model.objects.create_user(username=username, password=password)
-            user.first_name, user.last_name = first, last
-            user.save(update_fields=["first_name", "last_name"])
-            user.groups.add(technician_group)
-            Technician.objects.create(
-                user=user, skills=skills.split(), certifications=vendors.split(";"), home_latitude=lat,
-                home_longitude=lon, territory=territory,
-            )  # fmt: skip
-        usernames = dict.fromkeys([*DEMO_USERS, *(t[0] for t in DEMO_TECHNICIANS)])
-        self.stdout.write(f"demo users {', '.join(usernames)} created (password from DEMO_PASSWORD)")
+        self.stdout.write(f"demo users {', '.join(DEMO_USERS)} created (password from DEMO_PASSWORD)")
 
     def _demo_network(self, count: int) -> None:
         sites = [
