@@ -123,6 +123,9 @@ class Connector(models.Model):
     vendor_id = models.CharField(max_length=255, blank=True)
     info = models.CharField(max_length=50, blank=True)
     status_since = models.DateTimeField(null=True, blank=True)
+    # False when the current status came with a charger time we could not trust
+    # (far in the future): it then counts from its arrival, and any later report replaces it.
+    status_clock_trusted = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["station", "connector_id"]
