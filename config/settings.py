@@ -257,6 +257,15 @@ OCPP_REGISTER_UNKNOWN_AS_PENDING = env_bool("OCPP_REGISTER_UNKNOWN_AS_PENDING", 
 OCPP_OFFLINE_AFTER_INTERVALS = env_float("OCPP_OFFLINE_AFTER_INTERVALS", 3.0)
 # Timestamps further ahead than this are "from the future".
 OCPP_CLOCK_SKEW_TOLERANCE_S = env_int("OCPP_CLOCK_SKEW_TOLERANCE_S", 300, minimum=0)
+# Limits the OCPP endpoint holds hostile or broken clients to (README, "Limits").
+OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 65536, minimum=1024)
+# Largest HTTP request body outside diagnostics uploads (enforced before Django reads it).
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
+OCPP_MAX_CONNECTOR_ID = env_int("OCPP_MAX_CONNECTOR_ID", 64, minimum=1)
+OCPP_HANDSHAKE_TIMEOUT_S = env_float("OCPP_HANDSHAKE_TIMEOUT_S", 5.0)
+OCPP_BOOT_TIMEOUT_S = env_float("OCPP_BOOT_TIMEOUT_S", 60.0)
+OCPP_AUTH_FAILURES_BEFORE_THROTTLE = env_int("OCPP_AUTH_FAILURES_BEFORE_THROTTLE", 5, minimum=1)
+OCPP_AUTH_THROTTLE_INTERVAL_S = env_float("OCPP_AUTH_THROTTLE_INTERVAL_S", 1.0)
 # Where chargers reach us over HTTP (diagnostics uploads). Empty: the scheme and
 # Host each charger's own websocket connection used.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
