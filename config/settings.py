@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -245,6 +245,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; each choice set gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectorStatusEnum": "stations.models.ConnectorStatus",
+        "CommandStatusEnum": "stations.models.CommandStatus",
+        "IncidentStatusEnum": "workorders.models.IncidentStatus",
+        "WorkOrderStatusEnum": "workorders.models.WorkOrderStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.document_error_responses",
+    ],
 }
 
 # --- OCPP -----------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Reads for station pages and the API, shaped so their query count is fixed."""
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Length, Substr
 
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
 
 RECENT_FRAMES = 200
 RECENT_SESSIONS = 20
+# Characters of a frame shown in lists; the whole frame is one request away.
+FRAME_PREVIEW_CHARS = 300
 
 
 def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
@@ -51,9 +54,23 @@ def station_recent_sessions(*, station: ChargingStation, limit: int = RECENT_SES
     )
 
 
+def frames_with_preview(queryset: QuerySet[FrameLog] | None = None) -> QuerySet[FrameLog]:
+    """Frames without their payload: `raw_preview` (its first FRAME_PREVIEW_CHARS
+    characters, cut by the database) and `raw_length` (in characters) instead.
+
+    A charger decides how long its frames are; a list of them must cost the
+    same whatever it sent. Reading `raw` on these rows is a query per row.
+    """
+    queryset = FrameLog.objects.all() if queryset is None else queryset
+    return queryset.defer("raw").annotate(
+        raw_preview=Substr("raw", 1, FRAME_PREVIEW_CHARS),
+        raw_length=Length("raw"),
+    )
+
+
 def station_recent_frames(*, station: ChargingStation, limit: int = RECENT_FRAMES) -> list[FrameLog]:
     # Served by the (station, -created_at) index.
-    return list(FrameLog.objects.filter(station=station).order_by("-created_at", "-id")[:limit])
+    return list(frames_with_preview(FrameLog.objects.filter(station=station)).order_by("-created_at", "-id")[:limit])
 
 
 def station_recent_commands(*, station: ChargingStation, limit: int = 20) -> list[RemoteCommand]:

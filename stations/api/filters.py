@@ -1,5 +1,6 @@
 import django_filters
 
+from config.api import ApiFilterSet, MomentFilter
 from stations.models import (
     ChargingSession,
     ChargingStation,
@@ -11,21 +12,21 @@ from stations.models import (
 )
 
 
-class StationFilter(django_filters.FilterSet):
+class StationFilter(ApiFilterSet):
     identity = django_filters.CharFilter(lookup_expr="icontains")
     status = django_filters.ChoiceFilter(
         choices=ConnectorStatus.choices, field_name="connectors__status", distinct=True
     )
     site = django_filters.CharFilter(field_name="site__name")
-    last_message_after = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte")
-    last_message_before = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="lt")
+    last_message_after = MomentFilter(field_name="last_message_at", lookup_expr="gte")
+    last_message_before = MomentFilter(field_name="last_message_at", lookup_expr="lt")
 
     class Meta:
         model = ChargingStation
         fields = ["identity", "connected", "offline", "registration_status", "status", "site"]
 
 
-class ConnectorFilter(django_filters.FilterSet):
+class ConnectorFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
     status = django_filters.ChoiceFilter(choices=ConnectorStatus.choices)
 
@@ -34,10 +35,10 @@ class ConnectorFilter(django_filters.FilterSet):
         fields = ["station", "status", "error_code"]
 
 
-class SessionFilter(django_filters.FilterSet):
+class SessionFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
-    started_after = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
+    started_after = MomentFilter(field_name="start_at", lookup_expr="gte")
+    started_before = MomentFilter(field_name="start_at", lookup_expr="lt")
     active = django_filters.BooleanFilter(field_name="stop_at", lookup_expr="isnull")
 
     class Meta:
@@ -45,10 +46,10 @@ class SessionFilter(django_filters.FilterSet):
         fields = ["station", "id_tag", "active", "started_after", "started_before"]
 
 
-class FrameFilter(django_filters.FilterSet):
+class FrameFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    before = MomentFilter(field_name="created_at", lookup_expr="lt")
     contains = django_filters.CharFilter(field_name="raw", lookup_expr="contains")
 
     class Meta:
@@ -56,12 +57,12 @@ class FrameFilter(django_filters.FilterSet):
         fields = ["station", "direction", "message_type", "action", "unique_id", "error_code", "after", "before"]
 
 
-class CommandFilter(django_filters.FilterSet):
+class CommandFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
     status = django_filters.ChoiceFilter(choices=CommandStatus.choices)
     requested_by = django_filters.CharFilter(field_name="requested_by__username")
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    before = MomentFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = RemoteCommand

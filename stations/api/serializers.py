@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
+from stations.selectors import FRAME_PREVIEW_CHARS
 from stations.services.commands import ACTIONS, DEFAULT_TIMEOUT_S
 
 
@@ -19,7 +20,7 @@ class StationConnectorSerializer(serializers.ModelSerializer):
 
 
 class StationSerializer(serializers.ModelSerializer):
-    site = serializers.CharField(source="site.name", read_only=True, default=None)
+    site = serializers.CharField(source="site.name", read_only=True, allow_null=True, default=None)
     connectors = StationConnectorSerializer(many=True, read_only=True)
 
     class Meta:
@@ -68,7 +69,14 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class FrameSerializer(serializers.ModelSerializer):
-    station = serializers.CharField(source="station.identity", read_only=True, default=None)
+    """A frame in a list: the start of its payload and its full length, never the whole of it."""
+
+    station = serializers.CharField(source="station.identity", read_only=True, allow_null=True, default=None)
+    preview = serializers.CharField(
+        source="raw_preview", read_only=True, help_text=f"the first {FRAME_PREVIEW_CHARS} characters of the frame"
+    )
+    length = serializers.IntegerField(source="raw_length", read_only=True, help_text="characters in the whole frame")
+    truncated = serializers.SerializerMethodField(help_text="the preview is shorter than the frame")
 
     class Meta:
         model = FrameLog
@@ -80,6 +88,33 @@ class FrameSerializer(serializers.ModelSerializer):
             "action",
             "unique_id",
             "error_code",
+            "preview",
+            "length",
+            "truncated",
+            "created_at",
+        ]
+
+    def get_truncated(self, frame) -> bool:
+        return frame.raw_length > len(frame.raw_preview)
+
+
+class FrameDetailSerializer(serializers.ModelSerializer):
+    """One frame, whole, exactly as it crossed the wire."""
+
+    station = serializers.CharField(source="station.identity", read_only=True, allow_null=True, default=None)
+    length = serializers.IntegerField(source="raw_length", read_only=True, help_text="characters in the frame")
+
+    class Meta:
+        model = FrameLog
+        fields = [
+            "id",
+            "station",
+            "direction",
+            "message_type",
+            "action",
+            "unique_id",
+            "error_code",
+            "length",
             "raw",
             "created_at",
         ]
@@ -87,7 +122,7 @@ class FrameSerializer(serializers.ModelSerializer):
 
 class CommandSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
-    requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = RemoteCommand

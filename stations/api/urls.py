@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -11,6 +11,10 @@ router.register("frames", views.FrameViewSet, basename="frame")
 router.register("commands", views.CommandViewSet, basename="command")
 
 urlpatterns = [
-    path("stations/<str:identity>/commands/", views.StationCommandView.as_view(), name="station-command"),
+    re_path(
+        rf"^stations/(?P<identity>{views.IDENTITY_IN_PATH})/commands/$",
+        views.StationCommandView.as_view(),
+        name="station-command",
+    ),
     *router.urls,
 ]

@@ -1,4 +1,5 @@
 from django.db.models import Prefetch
+from django.db.models.functions import Length
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -8,10 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.roles import ModelViewPermission
+from stations import selectors
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
 from stations.services import command_access, commands
 
 from . import filters, serializers
+
+IDENTITY_IN_PATH = r"[^/\x00]+"
 
 
 class StationViewSet(viewsets.ReadOnlyModelViewSet):
@@ -20,6 +24,8 @@ class StationViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [ModelViewPermission]
     required_permission = "stations.view_chargingstation"
     lookup_field = "identity"
+    # No NUL: PostgreSQL cannot compare text holding one, so such a path is simply no station.
+    lookup_value_regex = IDENTITY_IN_PATH
     ordering_fields = ["identity", "last_message_at"]
 
     def get_queryset(self):
@@ -53,13 +59,22 @@ class SessionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class FrameViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = serializers.FrameSerializer
+    """The OCPP frame log. Lists carry a preview of each frame; `GET /api/frames/<id>/` the whole frame."""
+
     filterset_class = filters.FrameFilter
     permission_classes = [ModelViewPermission]
     required_permission = "stations.view_framelog"
+    ordering_fields = ["created_at"]
+
+    def get_serializer_class(self):
+        return serializers.FrameSerializer if self.action == "list" else serializers.FrameDetailSerializer
 
     def get_queryset(self):
-        return FrameLog.objects.select_related("station").order_by("-created_at", "-id")
+        queryset = FrameLog.objects.select_related("station").order_by("-created_at", "-id")
+        if self.action == "list":
+            # A page of 10 MB frames must not load 10 MB each: the database cuts them.
+            return selectors.frames_with_preview(queryset)
+        return queryset.annotate(raw_length=Length("raw"))
 
 
 class CommandViewSet(viewsets.ReadOnlyModelViewSet):

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.api import ApiFilterSet, MomentFilter
 from workorders.models import (
     ErrorCode,
     Incident,
@@ -15,13 +16,13 @@ from workorders.models import (
 )
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
     status = django_filters.ChoiceFilter(choices=IncidentStatus.choices)
     kind = django_filters.ChoiceFilter(choices=IncidentKind.choices)
     resolution = django_filters.ChoiceFilter(choices=IncidentResolution.choices)
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = MomentFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = MomentFilter(field_name="opened_at", lookup_expr="lt")
     open = django_filters.BooleanFilter(method="filter_open")
 
     class Meta:
@@ -33,7 +34,7 @@ class IncidentFilter(django_filters.FilterSet):
         return queryset.exclude(closed) if value else queryset.filter(closed)
 
 
-class WorkOrderFilter(django_filters.FilterSet):
+class WorkOrderFilter(ApiFilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
     site = django_filters.CharFilter(field_name="station__site__name")
     technician = django_filters.CharFilter(field_name="technician__user__username")
@@ -52,7 +53,7 @@ class WorkOrderFilter(django_filters.FilterSet):
         return queryset.filter(breached) if value else queryset.exclude(breached)
 
 
-class ErrorCodeFilter(django_filters.FilterSet):
+class ErrorCodeFilter(ApiFilterSet):
     class Meta:
         model = ErrorCode
         fields = ["vendor", "code", "severity", "cause", "remotely_fixable"]

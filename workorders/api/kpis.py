@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import moment_in_range
 from config.roles import ModelViewPermission
 from workorders.services import kpis
 
@@ -29,7 +30,9 @@ def parse_moment(value: str) -> datetime:
         moment = None
     if moment is None:
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time")
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    moment = timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    moment_in_range(moment)
+    return moment
 
 
 class MomentField(serializers.Field):
@@ -50,7 +53,10 @@ class KpiQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         end = attrs.get("end") or timezone.now()
-        start = attrs.get("start") or kpis.kpi_default_period(now=end)[0]
+        try:
+            start = attrs.get("start") or kpis.kpi_default_period(now=end)[0]
+        except OverflowError:
+            raise ValidationError({"start": ["give a start: the default period would begin before year 1"]}) from None
         if start >= end:
             raise ValidationError({"end": [f"end ({end.isoformat()}) must be after start ({start.isoformat()})"]})
         return {**attrs, "start": start, "end": end}
@@ -84,11 +90,15 @@ class KpiView(APIView):
         query = KpiQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        report = kpis.kpi_report(start=params["start"], end=params["end"], group=params["group"])
+        # The database gets UTC (PostgreSQL refuses offsets beyond 15:59); the
+        # answer repeats the period as the client wrote it.
+        report = kpis.kpi_report(
+            start=moment_in_range(params["start"]), end=moment_in_range(params["end"]), group=params["group"]
+        )
         return Response(
             {
-                "start": report.start.isoformat(),
-                "end": report.end.isoformat(),
+                "start": params["start"].isoformat(),
+                "end": params["end"].isoformat(),
                 "group": report.group,
                 "rows": [asdict(row) for row in report.rows],
                 "total": asdict(report.total),

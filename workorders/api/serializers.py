@@ -1,11 +1,14 @@
 from rest_framework import serializers
 
+from stations.models import CommandStatus
 from workorders.models import ErrorCode, Incident, IncidentStep, Technician, WorkOrder
 from workorders.services import playbook
 
 
 class IncidentStepSerializer(serializers.ModelSerializer):
-    command_status = serializers.CharField(source="command.status", read_only=True, default=None)
+    command_status = serializers.ChoiceField(
+        source="command.status", choices=CommandStatus.choices, read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = IncidentStep
@@ -15,7 +18,7 @@ class IncidentStepSerializer(serializers.ModelSerializer):
 class IncidentSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
     connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True)
-    playbook = serializers.CharField(source="playbook.code", read_only=True, default=None)
+    playbook = serializers.CharField(source="playbook.code", read_only=True, allow_null=True, default=None)
     resolution = serializers.SerializerMethodField()
     steps = IncidentStepSerializer(many=True, read_only=True)
 
@@ -44,8 +47,10 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 class WorkOrderSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
-    connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True, default=None)
-    technician = serializers.CharField(source="technician.user.username", read_only=True, default=None)
+    connector_id = serializers.IntegerField(
+        source="connector.connector_id", read_only=True, allow_null=True, default=None
+    )
+    technician = serializers.CharField(source="technician.user.username", read_only=True, allow_null=True, default=None)
     sla_breached = serializers.SerializerMethodField()
 
     class Meta:
