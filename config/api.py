@@ -129,12 +129,17 @@ class ApiFilterSet(django_filters.FilterSet):
     }
 
 
+# DRF's validation errors: {field: [messages]} for a form, nested like the body for
+# nested fields and lists of objects, a bare list for errors of the body as a whole.
 _FIELD_ERRORS = {
-    "type": "object",
     "description": "What is wrong, by parameter or field name (`detail` when it is the request as a whole).",
-    "additionalProperties": {
-        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}, {"type": "object"}]
-    },
+    "anyOf": [
+        {
+            "type": "object",
+            "additionalProperties": {"anyOf": [{"type": "array"}, {"type": "string"}, {"type": "object"}]},
+        },
+        {"type": "array", "items": {"type": "string"}},
+    ],
 }
 _DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
 _ERRORS = {
