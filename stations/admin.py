@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from stations.models import (
@@ -17,7 +18,7 @@ from stations.models import (
     StationModel,
     StatusEvent,
 )
-from stations.services import registration
+from stations.services import credentials, registration
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,8 +55,37 @@ class ConnectorInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class ChargingStationForm(forms.ModelForm):
+    """The stored hash never reaches the page; a new password may be set, never read back."""
+
+    new_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=(
+            f"Leave empty to keep the current one. {credentials.MIN_LENGTH} to {credentials.MAX_LENGTH} "
+            "printable characters (the charger's AuthorizationKey)."
+        ),
+    )
+
+    class Meta:
+        model = ChargingStation
+        # Listed, not excluded, so a field added later is not editable (or shown) by accident.
+        fields = ["identity", "site", "protocol", "registration_status", "heartbeat_interval", "clock_skew_at"]
+
+    def clean_new_password(self) -> str:
+        password = self.cleaned_data["new_password"]
+        if password:
+            try:
+                credentials.check_password_rules(password)
+            except credentials.WeakPassword as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return password
+
+
 @admin.register(ChargingStation)
 class ChargingStationAdmin(admin.ModelAdmin):
+    form = ChargingStationForm
     list_display = [
         "identity",
         "site",
@@ -70,7 +100,6 @@ class ChargingStationAdmin(admin.ModelAdmin):
     list_select_related = ["site"]
     search_fields = ["identity", "serial_number", "site__name"]
     readonly_fields = [
-        "password_hash",
         "vendor",
         "model",
         "station_model",
@@ -94,6 +123,16 @@ class ChargingStationAdmin(admin.ModelAdmin):
     ]
     inlines = [ConnectorInline]
     actions = ["accept_registration", "reject_registration"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("new_password"):
+            try:
+                registration.station_register(identity=obj.identity, password=form.cleaned_data["new_password"])
+            except registration.RegistrationError as exc:
+                messages.error(request, f"Password not set: {exc}")
+            else:
+                messages.info(request, f"New password set for {obj.identity}")
 
     @admin.action(description="Accept registration (at next BootNotification)")
     def accept_registration(self, request, queryset):

@@ -72,7 +72,7 @@ def test_station_list_loads_and_updates_live(ocpp_server, browser):
     assert rows.count() == 2
     assert "LIVE-0001" in rows.nth(0).inner_text()
     assert "1: Available" in rows.nth(0).inner_text()
-    page.wait_for_function("document.body.dataset.live === 'on'")
+    page.wait_for_function("() => document.body.dataset.live === 'on'")
 
     async def fault():
         async with open_charger(ocpp_server.url, "LIVE-0001", STATION_PASSWORD) as ws:
@@ -86,7 +86,9 @@ def test_station_list_loads_and_updates_live(ocpp_server, browser):
         pool.submit(asyncio.run, fault()).result(timeout=15)
 
     # No reload: the push makes the page fetch the rows again.
-    page.wait_for_function("document.querySelector('#station-rows tr').innerText.includes('CX002')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#station-rows tr').innerText.includes('CX002')", timeout=10_000
+    )
     assert "1: Faulted" in rows.nth(0).inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "station-list.png"), full_page=True)
@@ -119,13 +121,13 @@ def test_command_from_the_station_page_shows_its_outcome_live(ocpp_server, brows
     _login(page, ocpp_server.http, "browser-op")
     with BackgroundCharger(ocpp_server.url, "CMD-PAGE", STATION_PASSWORD) as charger:
         page.goto(f"{ocpp_server.http}/stations/CMD-PAGE/")
-        page.wait_for_function("document.body.dataset.live === 'on'")
+        page.wait_for_function("() => document.body.dataset.live === 'on'")
         page.once("dialog", lambda dialog: dialog.accept())  # the confirmation a reset asks for
 
         page.click("button:has-text('Soft reset')")
 
         page.wait_for_function(
-            "document.querySelector('table.commands tbody tr')?.innerText.includes('Accepted')", timeout=10_000
+            "() => document.querySelector('table.commands tbody tr')?.innerText.includes('Accepted')", timeout=10_000
         )
         assert [c[2:] for c in charger.calls] == [["Reset", {"type": "Soft"}]]
     row = page.locator("table.commands tbody tr").first.inner_text()

@@ -64,7 +64,7 @@ def test_technician_resets_their_station_from_the_work_order_on_a_phone(ocpp_ser
         page.click("button:has-text('Soft reset')")
 
         page.wait_for_function(
-            "document.querySelector('#wo-commands li')?.innerText.includes('Accepted')", timeout=15_000
+            "() => document.querySelector('#wo-commands li')?.innerText.includes('Accepted')", timeout=15_000
         )
         assert [c[2:] for c in charger.calls] == [["Reset", {"type": "Soft"}]]
 
