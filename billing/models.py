@@ -256,6 +256,8 @@ class Payment(models.Model):
     amount_captured = models.DecimalField(**MONEY, default=Decimal("0"))
     amount_refunded = models.DecimalField(**MONEY, default=Decimal("0"))
     provider_payment_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # Set for payments a caller may repeat (top-ups): the same key finds the same payment.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     capture_attempts = models.PositiveIntegerField(default=0)
     next_capture_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -273,6 +275,7 @@ class Payment(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "next_capture_at"], name="payment_retry_idx")]
+        permissions = [("reconcile_payments", "Can compare payments with the provider's records")]
 
     def __str__(self) -> str:
         return f"payment {self.pk} ({self.status})"
@@ -295,9 +298,18 @@ class PaymentEvent(models.Model):
         return f"{self.kind} of payment {self.payment_id}"
 
 
+class RefundStatus(models.TextChoices):
+    """pending (money reserved on the payment, provider asked) ──► succeeded | failed (reservation released)"""
+
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=RefundStatus.choices, default=RefundStatus.SUCCEEDED)
     reason = models.CharField(max_length=500)
     idempotency_key = models.CharField(max_length=100, unique=True)
     provider_refund_id = models.CharField(max_length=100, blank=True)
@@ -307,6 +319,7 @@ class Refund(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
+        permissions = [("refund_any_amount", "Can refund any amount (no refund limit)")]
 
     def __str__(self) -> str:
         return f"refund {self.amount} of payment {self.payment_id}"

@@ -44,6 +44,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "stations.view_remotecommand",
         "stations.send_driver_command",
         "workorders.view_incident",
+        # Refunds within the person's RefundLimit; operators hold billing.refund_any_amount.
+        "billing.view_account",
+        "billing.view_sessionbilling",
+        "billing.view_payment",
+        "billing.view_paymentevent",
+        "billing.view_refund",
+        "billing.add_refund",
     ],
     # Technicians see stations, and send on-site commands, through their own work only.
     TECHNICIAN: ["stations.send_onsite_command", "workorders.view_workorder", "workorders.view_errorcode"],

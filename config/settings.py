@@ -159,6 +159,22 @@ WORKORDER_SLA_HOURS = {
     "p3": env_int("SLA_P3_HOURS", 168, minimum=1),
 }
 
+# --- Payments ---------------------------------------------------------------
+# Stripe: the secret key, the webhook endpoint's signing secret, and where the API
+# is (tests point it at a loopback server).
+STRIPE_API_KEY = env_str("STRIPE_API_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_S = env_float("STRIPE_TIMEOUT_S", 30.0)
+# The library's own retries of a call that got no answer, with the same idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2, minimum=0)
+STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=1)
+# A failed capture is tried again after BACKOFF, 2 x BACKOFF, 4 x ...; after the
+# last attempt the account is blocked and the debt stays on it.
+PAYMENT_CAPTURE_MAX_ATTEMPTS = env_int("PAYMENT_CAPTURE_MAX_ATTEMPTS", 5, minimum=1)
+PAYMENT_CAPTURE_BACKOFF_S = env_int("PAYMENT_CAPTURE_BACKOFF_S", 300, minimum=0)
+PAYMENT_SWEEP_INTERVAL_S = env_int("PAYMENT_SWEEP_INTERVAL_S", 60, minimum=1)
+
 # The one beat schedule. Each entry expires before its next run is due, so a
 # backlog after an outage never runs the same sweep twice in a row.
 OFFLINE_SWEEP_INTERVAL_S = env_int("OFFLINE_SWEEP_INTERVAL_S", 30, minimum=1)
@@ -187,6 +203,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stations.tasks.prune_frame_log",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
+    },
+    "billing-payment-sweep": {
+        "task": "billing.tasks.payment_sweep",
+        "schedule": timedelta(seconds=PAYMENT_SWEEP_INTERVAL_S),
+        "options": {"expires": PAYMENT_SWEEP_INTERVAL_S * 0.9},
     },
 }
 

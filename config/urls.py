@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("stations/", include("stations.urls")),
     path("workorders/", include("workorders.urls")),
+    path("billing/", include("billing.urls")),
     path("kpis/", views_kpis.kpi_page, name="kpis"),
     path("uploads/diagnostics/<str:token>/", station_views.diagnostics_upload, name="diagnostics-upload"),
     path("api/", include("stations.api.urls")),
