@@ -225,9 +225,12 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Browser security ------------------------------------------------------
 # The defaults suit the embedded run on http://127.0.0.1; behind HTTPS turn on
 # SECURE_COOKIES and HSTS (README, Production).
-# Only behind a proxy that sets X-Forwarded-Proto itself (and strips a client's):
-# otherwise any client could claim HTTPS.
-if env_bool("TRUST_X_FORWARDED_PROTO", False):
+# Only behind a proxy of ours that sets X-Forwarded-Proto/Host/For itself (and
+# strips a client's): otherwise any client could claim HTTPS or another address.
+# One switch for all that reads them: HTTPS detection, the address chargers
+# upload diagnostics to, and the client address the password throttle keys on.
+TRUST_X_FORWARDED = env_bool("TRUST_X_FORWARDED", False)
+if TRUST_X_FORWARDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -339,8 +342,6 @@ OCPP_AUTH_THROTTLE_INTERVAL_S = env_float("OCPP_AUTH_THROTTLE_INTERVAL_S", 1.0)
 # Where chargers reach us over HTTP (diagnostics uploads). Empty: the scheme and
 # Host each charger's own websocket connection used.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
-# Behind a proxy we run, take the charger's scheme and host from X-Forwarded-Proto/Host.
-TRUST_X_FORWARDED = env_bool("TRUST_X_FORWARDED", False)
 # A diagnostics upload address works once, for this long after the command is created.
 DIAGNOSTICS_UPLOAD_TTL_S = env_int("DIAGNOSTICS_UPLOAD_TTL_S", 3600, minimum=1)
 DIAGNOSTICS_MAX_UPLOAD_BYTES = env_int("DIAGNOSTICS_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, minimum=1)
