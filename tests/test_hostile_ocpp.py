@@ -557,3 +557,34 @@ def test_clock_skew_tolerance_keeps_slightly_fast_clocks_trusted(server):
 
     station.refresh_from_db()
     assert station.clock_skew_at is None
+
+
+def test_a_flood_of_wrong_passwords_beyond_the_wait_is_told_to_come_back_later(django_db_setup, django_db_blocker):
+    # Each check from this address waits a full second for its turn; more waiters than
+    # fit in the longest wait are answered 429 with Retry-After at once, not held.
+    with django_db_blocker.unblock():
+        StationFactory(identity="FLOOD-1")
+    source = ("127.0.0.3", 0)
+    env = {"OCPP_AUTH_FAILURES_BEFORE_THROTTLE": "1", "OCPP_AUTH_THROTTLE_INTERVAL_S": "1"}
+
+    async def guess(url: str, password: str):
+        try:
+            async with open_charger(url, "FLOOD-1", password, local_addr=source, open_timeout=15):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code, exc.response.headers.get("Retry-After"), time.monotonic()
+
+    async def scenario(url: str):
+        await guess(url, "wrong-password-first")
+        started = time.monotonic()
+        answers = await asyncio.gather(*(guess(url, f"wrong-password-{n:04d}") for n in range(12)))
+        return started, answers, await guess(url, STATION_PASSWORD)
+
+    with run_server(**env) as flood_server:
+        started, answers, right = run(scenario(flood_server.url))
+
+    told_later = [answer for answer in answers if answer[0] == 429]
+    assert told_later and all(retry_after for _, retry_after, _ in told_later)
+    assert all(at - started < 2 for _, _, at in told_later)
+    assert {answer[0] for answer in answers} <= {403, 429}
+    assert right == 101

@@ -9,6 +9,7 @@ import base64
 import binascii
 import logging
 import uuid
+from http import HTTPStatus
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
@@ -34,7 +35,7 @@ from .protocol import (
     storable,
 )
 from .threads import db
-from .throttle import auth_throttle
+from .throttle import MAX_WAIT_S, auth_throttle
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         address = (self.scope.get("client") or ("", 0))[0]
         if not await auth_throttle.wait_turn(address):
             logger.warning("refused %s from %s: too many wrong passwords from that address", identity, address)
-            await self.close()
+            await self._refuse_handshake(HTTPStatus.TOO_MANY_REQUESTS, retry_after_s=int(MAX_WAIT_S))
             return
         credentials = basic_auth(self.scope)
         password = credentials[1] if credentials and credentials[0] == identity else None
@@ -119,6 +120,22 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
         if self.conn.registration_status != RegistrationStatus.ACCEPTED:
             self.boot_deadline = asyncio.get_running_loop().call_later(settings.OCPP_BOOT_TIMEOUT_S, self._boot_overdue)
+
+    async def _refuse_handshake(self, status: HTTPStatus, *, retry_after_s: int) -> None:
+        """Refuse the upgrade with an HTTP status that tells the charger to come back
+        (the ASGI websocket.http.response extension), not a bare 403."""
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.close()
+            return
+        body = f"{status.phrase}; retry in {retry_after_s} s".encode()
+        await self.base_send(
+            {
+                "type": "websocket.http.response.start",
+                "status": int(status),
+                "headers": [(b"retry-after", str(retry_after_s).encode()), (b"content-type", b"text/plain")],
+            }
+        )
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
 
     def _boot_overdue(self) -> None:
         """A station not yet accepted must boot; an accepted one may reconnect without
