@@ -437,3 +437,28 @@ class LocalListVersion(models.Model):
 
     def __str__(self) -> str:
         return f"local list v{self.version} of {self.station}"
+
+
+class AccountEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    BLOCKED = "blocked", "Blocked"
+    UNBLOCKED = "unblocked", "Unblocked"
+    TAG_LINKED = "tag_linked", "Tag linked"
+    TAG_UNLINKED = "tag_unlinked", "Tag unlinked"
+
+
+class AccountEvent(models.Model):
+    """A row for every change of an account or its tags, with who made it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=AccountEventKind.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of account {self.account_id}"

@@ -32,15 +32,18 @@ def session_usage(session: ChargingSession, *, until: datetime | None = None, en
     return Usage(start=start, end=end, readings=readings, idle=idle)
 
 
-def _readings(session: ChargingSession, start: datetime, end: datetime) -> tuple:
+def _readings(session: ChargingSession, start: datetime, end: datetime, samples=None) -> tuple:
+    """`samples`: the session's (timestamp, value, unit) energy readings when the caller
+    fetched them already (many sessions at once); else they are read here."""
     points = [(start, Decimal(session.meter_start))]
-    samples = (
-        MeterSample.objects.filter(
-            session=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False, unit__in=_UNIT_TO_WH
+    if samples is None:
+        samples = (
+            MeterSample.objects.filter(
+                session=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False, unit__in=_UNIT_TO_WH
+            )
+            .order_by("timestamp", "id")
+            .values_list("timestamp", "numeric_value", "unit")
         )
-        .order_by("timestamp", "id")
-        .values_list("timestamp", "numeric_value", "unit")
-    )
     for timestamp, value, unit in samples:
         if start <= timestamp <= end:
             points.append((timestamp, value * _UNIT_TO_WH[unit]))
@@ -56,16 +59,20 @@ def _readings(session: ChargingSession, start: datetime, end: datetime) -> tuple
     return tuple(ordered)
 
 
-def _idle_intervals(session: ChargingSession, start: datetime, end: datetime, readings: tuple) -> tuple:
+def _idle_intervals(session: ChargingSession, start: datetime, end: datetime, readings: tuple, events=None) -> tuple:
     """Idle: the connector reported a suspended or finishing state, or a reading
-    interval of a minute or more added no energy."""
+    interval of a minute or more added no energy. `events`: the connector's
+    (received_at, charger_timestamp, status) in order, when fetched already."""
     intervals = []
-    events = list(
-        StatusEvent.objects.filter(connector_id=session.connector_id, received_at__lte=end)
-        .filter(received_at__gte=start)
-        .order_by("received_at", "id")
-        .values_list("received_at", "charger_timestamp", "status")
-    )
+    if events is None:
+        events = list(
+            StatusEvent.objects.filter(connector_id=session.connector_id, received_at__lte=end)
+            .filter(received_at__gte=start)
+            .order_by("received_at", "id")
+            .values_list("received_at", "charger_timestamp", "status")
+        )
+    else:
+        events = [event for event in events if start <= event[0] <= end]
     for index, (received, charger_time, status) in enumerate(events):
         if status not in IDLE_STATUSES:
             continue
@@ -77,3 +84,103 @@ def _idle_intervals(session: ChargingSession, start: datetime, end: datetime, re
         if wh1 == wh0 and (t1 - t0).total_seconds() >= 60:
             intervals.append((t0, t1))
     return tuple(intervals)
+
+
+def sessions_usage(sessions: list[ChargingSession], *, until: datetime) -> dict[int, Usage]:
+    """session_usage for many sessions in two queries (lists of running sessions)."""
+    if not sessions:
+        return {}
+    samples: dict[int, list] = {}
+    rows = (
+        MeterSample.objects.filter(
+            session__in=[s.pk for s in sessions],
+            measurand=ENERGY_REGISTER,
+            phase="",
+            numeric_value__isnull=False,
+            unit__in=_UNIT_TO_WH,
+        )
+        .order_by("timestamp", "id")
+        .values_list("session_id", "timestamp", "numeric_value", "unit")
+    )
+    for session_id, timestamp, value, unit in rows:
+        samples.setdefault(session_id, []).append((timestamp, value, unit))
+    earliest = min(s.start_at for s in sessions)
+    events: dict[int, list] = {}
+    status_rows = (
+        StatusEvent.objects.filter(
+            connector_id__in={s.connector_id for s in sessions}, received_at__gte=earliest, received_at__lte=until
+        )
+        .order_by("received_at", "id")
+        .values_list("connector_id", "received_at", "charger_timestamp", "status")
+    )
+    for connector_id, received, charger_time, status in status_rows:
+        events.setdefault(connector_id, []).append((received, charger_time, status))
+    usages = {}
+    for session in sessions:
+        end = session.stop_at or until
+        start = session.start_at
+        if end < start:
+            end = start
+        readings = _readings(session, start, end, samples=samples.get(session.pk, []))
+        idle = _idle_intervals(session, start, end, readings, events=events.get(session.connector_id, []))
+        usages[session.pk] = Usage(start=start, end=end, readings=readings, idle=idle)
+    return usages
+
+
+def price_json(billing) -> dict | None:
+    """A priced session's stored price, as the API and pages show it."""
+    if billing is None or billing.status != billing.Status.PRICED or billing.total is None:
+        return None
+    return {
+        "currency": billing.currency,
+        "lines": billing.lines,
+        "net": str(billing.net),
+        "tax": str(billing.tax),
+        "total": str(billing.total),
+    }
+
+
+def _cost_json(result) -> dict:
+    return {
+        "currency": result.currency,
+        "lines": result.lines_json(),
+        "net": str(result.net),
+        "tax": str(result.tax),
+        "total": str(result.total),
+    }
+
+
+def session_money(sessions: list[ChargingSession], *, now: datetime | None = None) -> dict[int, dict]:
+    """For stations' pages and API: each session's final `price` (once priced) and,
+    while it runs, its `cost_so_far` by the same pricing function as the final
+    price. Three queries, plus two when any of them is running with a tariff."""
+    from django.utils import timezone
+
+    from billing.models import SessionBilling
+
+    from .services import tariffs
+    from .services.pricing import price
+
+    if not sessions:
+        return {}
+    now = now or timezone.now()
+    billings = {
+        b.session_id: b
+        for b in SessionBilling.objects.filter(session_id__in=[s.pk for s in sessions]).select_related(
+            "tariff_version__tariff"
+        )
+    }
+    running = [s for s in sessions if s.stop_at is None and getattr(billings.get(s.pk), "tariff_version_id", None)]
+    zones = dict(
+        ChargingSession.objects.filter(pk__in=[s.pk for s in running]).values_list("pk", "station__site__time_zone")
+    ) if running else {}  # fmt: skip
+    usages = sessions_usage(running, until=now)
+    money = {}
+    for session in sessions:
+        billing = billings.get(session.pk)
+        cost = None
+        if session.pk in usages:
+            terms = tariffs.terms_of(billing.tariff_version, time_zone=zones.get(session.pk) or "UTC")
+            cost = _cost_json(price(terms, usages[session.pk]))
+        money[session.pk] = {"price": price_json(billing), "cost_so_far": cost}
+    return money

@@ -46,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "workorders.view_incident",
         # Refunds within the person's RefundLimit; operators hold billing.refund_any_amount.
         "billing.view_account",
+        "billing.view_accounttag",
         "billing.view_sessionbilling",
         "billing.view_payment",
         "billing.view_paymentevent",

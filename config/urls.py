@@ -3,9 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.api_root import ApiRootView
 from config.views import home
 from stations import views as station_views
-from workorders import views_kpis
+from workorders.views import kpis as kpi_views
 
 urlpatterns = [
     path("", home, name="home"),
@@ -15,10 +16,13 @@ urlpatterns = [
     path("stations/", include("stations.urls")),
     path("workorders/", include("workorders.urls")),
     path("billing/", include("billing.urls")),
-    path("kpis/", views_kpis.kpi_page, name="kpis"),
+    path("kpis/", kpi_views.kpi_page, name="kpis"),
     path("uploads/diagnostics/<str:token>/", station_views.diagnostics_upload, name="diagnostics-upload"),
+    # Before the apps' routes: the one root lists every app's endpoints.
+    path("api/", ApiRootView.as_view(), name="api-root-all"),
     path("api/", include("stations.api.urls")),
     path("api/", include("workorders.api.urls")),
+    path("api/", include("billing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from a URL: the policy allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -165,3 +165,35 @@ def assignment_target(assignment: TariffAssignment) -> str:
     if assignment.station_id:
         return "station"
     return "site"
+
+
+@transaction.atomic
+def tariff_update(
+    *,
+    tariff: Tariff,
+    name: str,
+    is_default: bool,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> Tariff:
+    """A tariff's name, default flag and validity; its terms change only by a new version."""
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise TariffInvalid("the tariff must end after it starts")
+    if is_default:
+        Tariff.objects.filter(is_default=True).exclude(pk=tariff.pk).update(is_default=False)
+    Tariff.objects.filter(pk=tariff.pk).update(
+        name=name, is_default=is_default, valid_from=valid_from, valid_until=valid_until
+    )
+    tariff.refresh_from_db()
+    return tariff
+
+
+@transaction.atomic
+def tariff_assignments_set(*, tariff: Tariff, stations=(), sites=(), connectors=()) -> None:
+    """Apply the tariff at exactly these places: places left out no longer have it."""
+    keep = (
+        Q(station__in=[s.pk for s in stations]) | Q(site__in=[s.pk for s in sites])
+        | Q(connector__in=[c.pk for c in connectors])
+    )  # fmt: skip
+    tariff.assignments.exclude(keep).delete()
+    tariff_assign(tariff=tariff, stations=stations, sites=sites, connectors=connectors)

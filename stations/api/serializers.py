@@ -1,7 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
 from stations.selectors import FRAME_PREVIEW_CHARS
+from stations.services import session_extras
 from stations.services.commands import ACTIONS, DEFAULT_TIMEOUT_S
 
 
@@ -44,13 +46,32 @@ class StationSerializer(serializers.ModelSerializer):
         ]
 
 
+class _SessionMoneySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    lines = serializers.ListField(child=serializers.DictField())
+    net = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class _SessionListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        # Prices of the whole page in one call to the registry, not a call per row.
+        sessions = list(data.all() if hasattr(data, "all") else data)
+        self.context["session_extras"] = session_extras.session_extras(sessions)
+        return super().to_representation(sessions)
+
+
 class SessionSerializer(serializers.ModelSerializer):
     transaction_id = serializers.IntegerField(source="pk", read_only=True)
     station = serializers.CharField(source="station.identity", read_only=True)
     connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True)
+    price = serializers.SerializerMethodField(help_text="the final price once the session is priced, else null")
+    cost_so_far = serializers.SerializerMethodField(help_text="while the session runs: its cost until now, else null")
 
     class Meta:
         model = ChargingSession
+        list_serializer_class = _SessionListSerializer
         fields = [
             "transaction_id",
             "station",
@@ -65,7 +86,23 @@ class SessionSerializer(serializers.ModelSerializer):
             "stop_reason",
             "energy_wh",
             "meter_flags",
+            "price",
+            "cost_so_far",
         ]
+
+    def _extras(self, session) -> dict:
+        extras = self.context.get("session_extras")
+        if extras is None or session.pk not in extras:
+            extras = session_extras.session_extras([session])
+        return extras[session.pk]
+
+    @extend_schema_field(_SessionMoneySerializer(allow_null=True))
+    def get_price(self, session) -> dict | None:
+        return self._extras(session)["price"]
+
+    @extend_schema_field(_SessionMoneySerializer(allow_null=True))
+    def get_cost_so_far(self, session) -> dict | None:
+        return self._extras(session)["cost_so_far"]
 
 
 class FrameSerializer(serializers.ModelSerializer):
