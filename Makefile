@@ -1,12 +1,13 @@
 # make run    set up and start everything on the embedded default
 # make test   run the test suite (against DATABASE_URL / REDIS_URL when set)
-# make bench  run the OCPP load benchmark
+# make bench  run the OCPP load benchmark (bench-faults, bench-commands, bench-fuzz: the others;
+#             bench-smoke: each with small numbers, to prove they work)
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test bench lint
+.PHONY: run test bench bench-faults bench-commands bench-fuzz bench-smoke lint
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,8 +21,27 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded exec $(PY) -m pytest $(ARGS)
 
+# Each benchmark starts its own database and Redis (benchmarks/harness.py), or uses
+# DATABASE_URL / REDIS_URL when set.
 bench: $(STAMP)
-	$(PY) -m config.embedded exec $(PY) benchmarks/ocpp_load.py $(ARGS)
+	$(PY) benchmarks/ocpp_load.py $(ARGS)
+
+bench-faults: $(STAMP)
+	$(PY) benchmarks/faults_end_to_end.py $(ARGS)
+
+bench-commands: $(STAMP)
+	$(PY) benchmarks/command_roundtrip.py $(ARGS)
+
+bench-fuzz: $(STAMP)
+	$(PY) benchmarks/ocpp_fuzz.py $(ARGS)
+
+bench-smoke: $(STAMP)
+	$(PY) benchmarks/ocpp_load.py -n 20 --rate 20 --duration 5 --settle 1 --heartbeat 2 --meter-interval 1 \
+		--reconnect-storm --storm-timeout 60 --port 8871
+	$(PY) benchmarks/faults_end_to_end.py -n 20 --technicians 2 --concurrency 2 --ramp-up-s 2 --deadline 120 \
+		--port 8872
+	$(PY) benchmarks/command_roundtrip.py --chargers 10 --commands 50 --concurrency 5
+	$(PY) benchmarks/ocpp_fuzz.py --frames 200 --chargers 3
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

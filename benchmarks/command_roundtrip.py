@@ -4,39 +4,25 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/evops_cmdbench REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python benchmarks/command_roundtrip.py --chargers 1000
 
-Starts one uvicorn server and a simulated fleet (each in its own process),
+Starts one server (python -m config.serve) and a simulated fleet (each in its own process),
 then sends commands from this process exactly as a view or worker does
 (RemoteCommand row, channel layer to the socket holder, CALL, answer, outcome
 recorded, reply) and prints the latency from "send" to "outcome known".
-Without DATABASE_URL it uses a fresh SQLite database in a temporary folder.
+Without DATABASE_URL it uses a fresh SQLite database in a temporary folder, and
+without REDIS_URL a private embedded Redis (benchmarks/harness.py).
 """
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from harness import BASE_DIR, Environment, free_port, percentile, server_argv, wait_listening
+
 PASSWORD = "command-bench-secret-01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def main() -> int:
@@ -47,13 +33,12 @@ def main() -> int:
     parser.add_argument("--action", default="ClearCache")
     args = parser.parse_args()
 
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="cmdbench-")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
+    with Environment("cmdbench") as env:
+        return roundtrip(args, env)
 
-    django.setup()
+
+def roundtrip(args, env: Environment) -> int:
+    env.django_setup()
     from django.conf import settings
     from django.core.management import call_command
 
@@ -67,35 +52,26 @@ def main() -> int:
     RemoteCommand.objects.filter(station__identity__startswith=prefix).delete()
 
     port = free_port()
-    env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-         "--ws", "websockets", "--lifespan", "on", "--no-access-log", "--log-level", "warning"],
-        cwd=BASE_DIR, env=env,
+    server = env.start("server", server_argv(port))
+    wait_listening(port, server)
+    # Quiet chargers: no sessions, no faults; only the commands move.
+    env.start(
+        "fleet",
+        [sys.executable, str(BASE_DIR / "manage.py"), "simulate", "--count", str(args.chargers), "--prefix", prefix,
+         "--password", PASSWORD, "--url", f"ws://127.0.0.1:{port}/ocpp/", "--session-probability", "0",
+         "--fault-probability", "0", "--mean-fault-interval", "0", "--first-fault", "0", "--ramp-up", "10"],
+        stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    fleet = None
-    try:
-        time.sleep(2)
-        fleet = subprocess.Popen(
-            [sys.executable, "manage.py", "simulate", "--count", str(args.chargers), "--prefix", prefix,
-             "--password", PASSWORD, "--url", f"ws://127.0.0.1:{port}/ocpp/", "--session-probability", "0",
-             "--fault-probability", "0", "--ramp-up", "10"],
-            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            connected = ChargingStation.objects.filter(identity__startswith=prefix, connected=True).count()
-            if connected == args.chargers:
-                break
-            time.sleep(1)
-        print(f"{connected}/{args.chargers} chargers connected", flush=True)
-        stations = list(ChargingStation.objects.filter(identity__startswith=prefix, connected=True))
-        latencies, outcomes, wall = asyncio.run(send_all(stations, args))
-    finally:
-        for process in (fleet, server):
-            if process:
-                process.terminate()
-                process.wait(20)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        connected = ChargingStation.objects.filter(identity__startswith=prefix, connected=True).count()
+        if connected == args.chargers:
+            break
+        time.sleep(1)
+    print(f"{connected}/{args.chargers} chargers connected", flush=True)
+    stations = list(ChargingStation.objects.filter(identity__startswith=prefix, connected=True))
+    latencies, outcomes, wall = asyncio.run(send_all(stations, args))
+    env.stop("fleet")
 
     print(f"\n=== {args.commands} x {args.action} from another process, {args.concurrency} in flight, "
           f"{len(stations)} chargers connected, db {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "

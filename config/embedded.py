@@ -9,6 +9,12 @@ socket in var/. The channel layer and Celery broker then work across the web,
 worker, scheduler and command-line processes exactly as they do against a
 production Redis: the same code path, nothing embedded-only to go wrong.
 Without DATABASE_URL the database is SQLite in WAL mode.
+
+`run` is also the demo: ten simulated chargers, the first fault within a
+minute, and remediation that decides in a couple of minutes rather than the
+production defaults' ten (DEMO_SETTINGS, each only where the environment does
+not set it). Ctrl-C stops the chargers first, then the server, worker and
+scheduler, and Redis last, so nothing loses its connection mid-shutdown.
 """
 
 import os
@@ -20,6 +26,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+# A fault waits 20 s for itself to clear, then each remote step 30 s for the charger to recover:
+# a soft-reset fix or a truck roll is decided within about two minutes of the fault.
+DEMO_SETTINGS = {"REMEDIATION_GRACE_S": "20", "REMEDIATION_WAIT_S": "30"}
 
 
 def _redis_alive(socket_path: Path) -> bool:
@@ -54,6 +63,8 @@ def start_embedded_redis() -> subprocess.Popen | None:
             "--dir", str(VAR_DIR),
             "--loglevel", "warning",
         ],
+        # Its own session: Ctrl-C in the terminal must not stop it before the processes using it.
+        start_new_session=True,
     )  # fmt: skip
     for _ in range(100):
         if _redis_alive(socket_path):
@@ -67,8 +78,23 @@ def _env_flag(name: str, default: str) -> bool:
     return os.environ.get(name, default).strip().lower() not in ("0", "false", "no", "off", "")
 
 
+def _stop(children: dict[str, subprocess.Popen], names: list[str], timeout: float) -> None:
+    for name in names:
+        if children[name].poll() is None:
+            children[name].send_signal(signal.SIGTERM)
+    for name in names:
+        try:
+            children[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop; killing it", flush=True)
+            children[name].kill()
+            children[name].wait()
+
+
 def run() -> int:
     """Set up the database and start every process of the system."""
+    for name, value in DEMO_SETTINGS.items():
+        os.environ.setdefault(name, value)
     redis_process = start_embedded_redis()
     python = sys.executable
     manage = [python, str(BASE_DIR / "manage.py")]
@@ -84,29 +110,25 @@ def run() -> int:
     if _env_flag("SIMULATE", "1"):
         count = os.environ.get("SIMULATE_COUNT", "10")
         processes["simulator"] = [*manage, "simulate", "--count", count, "--url", f"ws://{host}:{port}/ocpp/"]
-    children = {name: subprocess.Popen(cmd, cwd=BASE_DIR) for name, cmd in processes.items()}
+    # Each child in its own session, so Ctrl-C reaches only this process, which stops them in order.
+    children = {name: subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True) for name, cmd in processes.items()}
     print(f"\nPortal: http://{host}:{port}/   OCPP: ws://{host}:{port}/ocpp/<identity>   Ctrl-C stops.\n", flush=True)
-
-    def stop(*_):
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
     try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
+        while not stopping and all(child.poll() is None for child in children.values()):
+            time.sleep(0.2)
     finally:
-        stop()
-        for name, child in children.items():
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop; killing it", flush=True)
-                child.kill()
+        print("stopping", flush=True)
+        # The chargers end their sessions while the server still answers; the server
+        # leaves its channel groups while Redis is still there.
+        first = [name for name in ("simulator",) if name in children]
+        _stop(children, first, timeout=15)
+        _stop(children, [name for name in children if name not in first], timeout=15)
         if redis_process:
             redis_process.terminate()
+            redis_process.wait(timeout=10)
     return 0
 
 

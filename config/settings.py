@@ -351,11 +351,22 @@ FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)
 LAST_SEEN_FLUSH_INTERVAL_S = env_float("LAST_SEEN_FLUSH_INTERVAL_S", 2.0)
 LIVE_PUSH_INTERVAL_S = env_float("LIVE_PUSH_INTERVAL_S", 0.5)
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+_CELERY_ROUTINE_LEVEL = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # Celery logs two lines for every task and the beat one for every send: with the
+        # remediation sweep due every few seconds the log would say nothing else. Failures
+        # are still logged; LOG_LEVEL=DEBUG brings these back.
+        **{
+            name: {"level": _CELERY_ROUTINE_LEVEL}
+            for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+        },
+    },
 }

@@ -6,6 +6,7 @@ An unreachable Redis or database fails the run; nothing is skipped.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -142,6 +143,14 @@ def live_db(transactional_db):
     time.sleep(0.3)
 
 
+def _stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextmanager
 def run_worker(**extra_env: str):
     """A real Celery worker process on the test database and Redis broker, ready when yielded."""
@@ -160,11 +169,50 @@ def run_worker(**extra_env: str):
                 raise RuntimeError("the test worker did not start")
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+
+
+@contextmanager
+def run_simulator(server: OcppServer, *args: str, **extra_env: str):
+    """`manage.py simulate` against a test server, on the test database and Redis (fault requests)."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "simulate", "--url", server.url, "--ramp-up", "0.5", *args],
+        cwd=BASE_DIR,
+        env=process_env(**extra_env),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Debian's package) driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls
+    # the test makes between page actions are plain synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield instance
+            instance.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

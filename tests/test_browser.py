@@ -1,72 +1,25 @@
 """The station pages in a real headless Chromium (Debian's package, driven by Playwright)."""
 
 import asyncio
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from config import roles
-from tests.factories import STATION_PASSWORD, ConnectorFactory, StationFactory, UserFactory
+from tests.factories import STATION_PASSWORD, ConnectorFactory, StationFactory
+from tests.helpers import SCREENSHOTS, login, operator_user
 from tests.ocpp_client import Charger, open_charger
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("live_db")]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).resolve().parent.parent / "var" / "screenshots"))
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls
-    # the test makes between page actions are plain synchronous ones.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            yield instance
-            instance.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/stations/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/stations/")
-
-
-def _operator():
-    from django.contrib.auth.models import Group
-
-    roles.ensure_roles()
-    user = UserFactory(username="browser-op")
-    user.groups.add(Group.objects.get(name=roles.OPERATOR))
-    return user
-
 
 def test_station_list_loads_and_updates_live(ocpp_server, browser):
-    _operator()
+    operator_user()
     station = StationFactory(identity="LIVE-0001")
     ConnectorFactory(station=station, connector_id=1, status="Available")
     StationFactory(identity="LIVE-0002")
     page = browser.new_page(viewport={"width": 1280, "height": 800})
 
-    _login(page, ocpp_server.http, "browser-op")
+    login(page, ocpp_server.http, "browser-op")
 
     rows = page.locator("#station-rows tr")
     assert rows.count() == 2
@@ -95,11 +48,11 @@ def test_station_list_loads_and_updates_live(ocpp_server, browser):
 
 
 def test_station_detail_on_a_phone(ocpp_server, browser):
-    _operator()
+    operator_user()
     station = StationFactory(identity="PHONE-01")
     ConnectorFactory(station=station, connector_id=1, status="Charging")
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-    _login(page, ocpp_server.http, "browser-op")
+    login(page, ocpp_server.http, "browser-op")
 
     page.click("text=PHONE-01")
 
@@ -115,10 +68,10 @@ def test_station_detail_on_a_phone(ocpp_server, browser):
 def test_command_from_the_station_page_shows_its_outcome_live(ocpp_server, browser):
     from tests.ocpp_client import BackgroundCharger
 
-    _operator()
+    operator_user()
     StationFactory(identity="CMD-PAGE")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _login(page, ocpp_server.http, "browser-op")
+    login(page, ocpp_server.http, "browser-op")
     with BackgroundCharger(ocpp_server.url, "CMD-PAGE", STATION_PASSWORD) as charger:
         page.goto(f"{ocpp_server.http}/stations/CMD-PAGE/")
         page.wait_for_function("() => document.body.dataset.live === 'on'")

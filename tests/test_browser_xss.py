@@ -14,9 +14,8 @@ from config import roles
 from stations.models import ChargingStation, RemoteCommand
 from tests import ocpp_client
 from tests.factories import STATION_PASSWORD, UserFactory
+from tests.helpers import IDENTITY, IMG, SCRIPT, SHORT, TEMPLATE, hostile_world, login
 from tests.ocpp_client import BackgroundCharger
-from tests.test_browser import _login, browser  # noqa: F401
-from tests.test_web_security import IDENTITY, IMG, SCRIPT, SHORT, TEMPLATE, hostile_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("live_db", "playbook_seeded")]
 
@@ -122,7 +121,7 @@ def test_operator_pages_show_hostile_station_data_as_text_and_still_work(ocpp_se
     context = _context(browser, viewport={"width": 1280, "height": 900})
     watched = Watched(context, expected_confirmations=(reset_question,))
     page = watched.page
-    _login(page, base, "xss-op")
+    login(page, base, "xss-op")
     watched.assert_clean("the station list")
     assert IDENTITY in page.locator("#station-rows").inner_text()
     assert f"{TEMPLATE} {SHORT}" in page.locator("#station-rows").inner_text()
@@ -253,7 +252,7 @@ def test_cancelling_a_hostile_work_order_asks_first_and_sends_nothing_when_decli
     context = _context(browser, viewport={"width": 1280, "height": 900})
     watched = Watched(context)  # expects no confirmation: the one that comes is dismissed
     page = watched.page
-    _login(page, ocpp_server.http, "xss-cancel")
+    login(page, ocpp_server.http, "xss-cancel")
     page.goto(f"{ocpp_server.http}/workorders/{world.order.pk}/")
 
     page.click("button:has-text('Cancel the order')")

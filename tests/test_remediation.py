@@ -1,76 +1,30 @@
 """Faults to fixes: incidents, remote remediation, truck-roll decisions, verification."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from config import roles
 from stations.models import FrameLog, RemoteCommand
-from stations.services import charging, status
-from tests.factories import STATION_PASSWORD, ConnectorFactory, SiteFactory, StationFactory, UserFactory
-from tests.helpers import eventually
+from stations.services import charging
+from tests.factories import (
+    AMSTERDAM,
+    ROTTERDAM,
+    STATION_PASSWORD,
+)
+from tests.helpers import advance, amsterdam_station, eventually, fault, recover, technician
 from tests.ocpp_client import BackgroundCharger
 from workorders.models import (
     ErrorCode,
     Incident,
     IncidentStep,
     MaintenancePlan,
-    Technician,
     WorkOrder,
 )
 from workorders.services import maintenance, remediation, verification
 from workorders.services.lifecycle import IllegalTransition, workorder_transition
 
 pytestmark = pytest.mark.usefixtures("playbook_seeded")
-
-AMSTERDAM = (Decimal("52.370216"), Decimal("4.895168"))
-ROTTERDAM = (Decimal("51.924420"), Decimal("4.477733"))
-
-
-def technician(username: str, *, skills=(), at=AMSTERDAM, certifications=()) -> Technician:
-    roles.ensure_roles()
-    user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name=roles.TECHNICIAN))
-    return Technician.objects.create(
-        user=user,
-        skills=list(skills),
-        certifications=list(certifications),
-        home_latitude=at[0],
-        home_longitude=at[1],
-        work_start="00:00",
-        work_end="23:59",
-    )
-
-
-def fault(station, *, connector_id=1, error_code="InternalError", vendor_error_code="", status_value="Faulted"):
-    return status.connector_status_report(
-        station_id=station.pk,
-        connector_id=connector_id,
-        status=status_value,
-        error_code=error_code,
-        vendor_error_code=vendor_error_code,
-    )
-
-
-def recover(station, connector_id=1):
-    return status.connector_status_report(
-        station_id=station.pk, connector_id=connector_id, status="Available", error_code="NoError"
-    )
-
-
-def advance(incident, now=None):
-    return remediation.incident_advance(incident_id=incident.pk, now=now)
-
-
-def amsterdam_station(identity: str, **kwargs):
-    site = SiteFactory(latitude=AMSTERDAM[0], longitude=AMSTERDAM[1])
-    station = StationFactory(identity=identity, site=site, **kwargs)
-    ConnectorFactory(station=station, connector_id=0)
-    ConnectorFactory(station=station, connector_id=1)
-    return station
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import pytest
 from django.db import connections
 
 from tests.factories import STATION_PASSWORD
+from tests.helpers import SCREENSHOTS, advance, amsterdam_station, fault, technician
 from tests.ocpp_client import BackgroundCharger
-from tests.test_browser import SCREENSHOTS, _login, browser  # noqa: F401
-from tests.test_remediation import advance, amsterdam_station, fault, technician
 from workorders.models import Incident, WorkOrder
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("live_db", "playbook_seeded")]

@@ -6,154 +6,21 @@ import asyncio
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
-from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from config import roles
-from stations.models import ChargingSession, ChargingStation, FrameLog, IdTag, RemoteCommand
-from stations.services import credentials, status
+from stations.services import credentials
 from tests.conftest import BASE_DIR
-from tests.factories import STATION_PASSWORD, ConnectorFactory, SiteFactory, StationFactory, UserFactory
+from tests.factories import STATION_PASSWORD, StationFactory, UserFactory
+from tests.helpers import IMG, MARKUP_PAYLOADS, SCRIPT, Hostile, hostile_world
 from tests.ocpp_client import Charger, open_charger
-from tests.test_remediation import AMSTERDAM
-from workorders.models import ErrorCode, Incident, IncidentStep, Technician, WorkOrder
-from workorders.services import lifecycle
-
-# Each would run as script if a page put it anywhere but in text or JSON data.
-SCRIPT = "<script>window.__xss=1</script>"
-IMG = '"><img src=x onerror="window.__xss=1">'
-TEMPLATE = "${window.__xss=1}"
-SHORT = "<svg onload=__xss=1>"  # fits the 20-character fields (vendor, model, id tag)
-# Still a valid identity (no spaces or '/'): breaks out of a JS template literal
-# or a string, and opens a tag if it lands in markup unescaped.
-IDENTITY = "Q`+(window.__xss=1)+`${window.__xss=1}\"'<b>"
-MARKUP_PAYLOADS = (SCRIPT, IMG, SHORT, IDENTITY)
-
-
-@dataclass
-class Hostile:
-    station: ChargingStation
-    incident: Incident
-    order: WorkOrder
-    technician: Technician
-
-
-def hostile_world(technician_username: str = "xss-tech") -> Hostile:
-    """A station, its history, an incident and a work order where every text a
-    charger or a user can choose holds a script."""
-    roles.ensure_roles()
-    ErrorCode.objects.update_or_create(
-        vendor="",
-        code=IMG,
-        defaults={"meaning": SCRIPT, "field_steps": f"{IMG}\n{TEMPLATE}", "likely_parts": SCRIPT, "skills": [SHORT]},
-    )
-    site = SiteFactory(name=IMG, address=SCRIPT, latitude=AMSTERDAM[0], longitude=AMSTERDAM[1])
-    station = StationFactory(
-        identity=IDENTITY,
-        site=site,
-        vendor=TEMPLATE,
-        model=SHORT,
-        serial_number='"><svg onload=__xss=1>',
-        firmware_version=SCRIPT,
-        firmware_status=SHORT,
-    )
-    ConnectorFactory(station=station, connector_id=0)
-    connector = ConnectorFactory(station=station, connector_id=1)
-    # The incident opens on commit; a test inside one transaction runs that at once.
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        status.connector_status_report(
-            station_id=station.pk,
-            connector_id=1,
-            status="Faulted",
-            error_code="OtherError",
-            vendor_error_code=IMG,
-            info=SCRIPT,
-            vendor_id=TEMPLATE,
-        )
-    incident = Incident.objects.get(station=station)
-    IncidentStep.objects.create(incident=incident, kind="decision", reason=SCRIPT + IMG, at=timezone.now(), key="xss")
-
-    IdTag.objects.create(id_tag=SHORT)
-    ChargingSession.objects.create(
-        station=station,
-        connector=connector,
-        id_tag=SHORT,
-        id_tag_status="Invalid",
-        meter_start=0,
-        start_at=timezone.now(),
-        start_fingerprint="xss",
-        meter_flags=[SHORT],
-    )
-    FrameLog.objects.create(
-        station=station,
-        direction="in",
-        message_type=2,
-        action=SHORT,
-        unique_id=TEMPLATE,
-        raw=json.dumps([2, TEMPLATE, "DataTransfer", {"vendorId": SCRIPT, "data": IMG}]),
-        created_at=timezone.now(),
-    )
-    RemoteCommand.objects.create(
-        station=station,
-        action="DataTransfer",
-        payload={"vendorId": SCRIPT, "data": IMG},
-        requested_via=IMG,
-        status="accepted",
-        response={"status": "Accepted", "data": TEMPLATE},
-        completed_at=timezone.now(),
-    )
-    RemoteCommand.objects.create(
-        station=station,
-        action="GetConfiguration",
-        payload={"key": [SHORT]},
-        requested_via=SHORT,
-        status="error",
-        error_code="GenericError",
-        error_description=SCRIPT,
-        completed_at=timezone.now(),
-    )
-
-    user = UserFactory(username=technician_username, first_name=IMG, last_name=TEMPLATE)
-    user.groups.add(Group.objects.get(name=roles.TECHNICIAN))
-    technician = Technician.objects.create(
-        user=user,
-        skills=["ac", "dc", SHORT],
-        certifications=[SCRIPT],
-        territory=SCRIPT,
-        home_latitude=AMSTERDAM[0],
-        home_longitude=AMSTERDAM[1],
-        work_start="00:00",
-        work_end="23:59",
-    )
-    order = lifecycle.workorder_create(
-        kind="corrective",
-        station=station,
-        connector=connector,
-        incident=incident,
-        title=SCRIPT,
-        checklist=[IMG, TEMPLATE],
-        diagnosis={
-            "error_code": "OtherError",
-            "vendor_error_code": IMG,
-            "meaning": SCRIPT,
-            "decision": TEMPLATE,
-            "field_steps": f"{SCRIPT}\n{IMG}",
-            "likely_parts": TEMPLATE,
-            "skills": [SHORT],
-            "remote_steps_tried": [{"step": SHORT, "command": IMG, "outcome": TEMPLATE}],
-        },
-    )
-    order = lifecycle.workorder_transition(work_order=order, to="assigned", technician=technician)
-    WorkOrder.objects.filter(pk=order.pk).update(notes=SCRIPT, parts_used=IMG, follow_up=TEMPLATE)
-    return Hostile(station=station, incident=incident, order=order, technician=technician)
 
 
 class _Markup(HTMLParser):

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stations.models import RemoteCommand
-from tests.factories import StationFactory
-from tests.test_remediation import ROTTERDAM, advance, amsterdam_station, fault, technician
+from tests.factories import ROTTERDAM, StationFactory
+from tests.helpers import advance, amsterdam_station, fault, technician
 from workorders.models import DispatchDecision, Incident, Technician, WorkOrder, WorkOrderPhoto
 from workorders.services import lifecycle
 

@@ -1,43 +1,42 @@
-"""Simulated OCPP 1.6J chargers, for demos and load tests.
+"""A simulated OCPP 1.6J charger's behaviour, for demos, tests and benchmarks.
 
-Each SimulatedCharger keeps its own websocket and behaves like a real
-charger: it boots, sends heartbeats and status, runs charging sessions with
-meter values, faults now and then (mostly ChargeX MREC codes), and answers
-every request of the central system. Nothing here imports Django, so
-benchmarks can reuse it.
-
-OCPP-J allows one outstanding CALL per side. Our CALLs therefore go through
-one lock, while a reader task routes every incoming frame: the server's
-requests are answered even while we wait for the answer to ours.
+Each SimulatedCharger behaves like a real charger of its model: it boots,
+sends heartbeats and status, runs charging sessions with meter values,
+faults now and then (mostly ChargeX MREC codes), and answers every request
+of the central system. The websocket, the framing and the reconnects are the
+transport's (transport.OcppLink); this module decides what to send and how
+to answer. Nothing here imports Django.
 """
 
 import asyncio
-import base64
 import contextlib
-import enum
-import json
 import logging
 import random
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import quantiles
-from urllib.parse import quote
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.typing import Subprotocol
+from .catalogue import MODELS, ChargerModel, Clear, Fault, fault_for_code, pick_fault
+from .transport import (
+    Backoff,
+    CallErrored,
+    CallFailed,
+    CallTimeout,
+    Followup,
+    NotConnected,
+    Observer,
+    OcppConnection,
+    OcppLink,
+)
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("stations.simulator")
 
 DEMO_ID_TAGS = ("DEMO-TAG-0001", "DEMO-TAG-0002", "DEMO-TAG-0003", "FLEET-0001")
 # An RFID card the server does not know: drivers sometimes tap the wrong card.
 UNKNOWN_TAG = "04E91A2B3C4D80"
-# The vendorId ChargeX's published OCPP 1.6J examples use for MREC codes.
-CHARGEX_VENDOR_ID = "https://chargex.inl.gov"
 TRIGGERABLE = {
     "BootNotification",
     "DiagnosticsStatusNotification",
@@ -52,89 +51,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class Clear(enum.Enum):
-    """What makes a fault go away."""
-
-    AUTO = "clears by itself"
-    SOFT_RESET = "until reset"
-    HARD_RESET = "until hard reset"  # physical damage; a hard reset stands in for the repair visit
-
-
-@dataclass(frozen=True)
-class Fault:
-    vendor_error_code: str
-    error_code: str  # the closest OCPP 1.6 ChargePointErrorCode
-    info: str  # at most 50 characters (StatusNotification schema)
-    clears: Clear
-    vendor_id: str = CHARGEX_VENDOR_ID
-    stop_reason: str = "Other"  # StopTransaction reason when it ends a session
-
-
-CHARGEX_FAULTS = (
-    Fault("CX001", "ConnectorLockFailure", "Connector lock failure", Clear.AUTO),
-    Fault("CX002", "GroundFailure", "Ground fault interrupter tripped", Clear.SOFT_RESET),
-    Fault("CX003", "HighTemperature", "EVSE temperature high, derating", Clear.AUTO),
-    Fault("CX004", "OverCurrentFailure", "Overcurrent protection tripped", Clear.SOFT_RESET),
-    Fault("CX005", "OverVoltage", "Output voltage above limit", Clear.AUTO),
-    Fault("CX006", "UnderVoltage", "Input voltage below limit", Clear.AUTO),
-    Fault("CX008", "OtherError", "Emergency stop pressed", Clear.SOFT_RESET, stop_reason="EmergencyStop"),
-    Fault("CX009", "OtherError", "Authorization timeout", Clear.AUTO),
-    Fault("CX010", "EVCommunicationError", "Invalid vehicle mode", Clear.AUTO),
-    Fault("CX011", "OtherError", "Cable check failed", Clear.SOFT_RESET),
-    Fault("CX014", "EVCommunicationError", "Control pilot fault", Clear.AUTO),
-    Fault("CX015", "OtherError", "Power loss", Clear.AUTO, stop_reason="PowerLoss"),
-    Fault("CX017", "PowerSwitchFailure", "EVSE contactor fault", Clear.HARD_RESET),
-    Fault("CX018", "HighTemperature", "Cable temperature high, derating", Clear.AUTO),
-    Fault("CX019", "HighTemperature", "Cable over temperature, stopped", Clear.SOFT_RESET),
-    Fault("CX020", "OtherError", "Connector partially inserted", Clear.AUTO),
-    Fault("CX022", "OtherError", "Resistance fault", Clear.SOFT_RESET),
-    Fault("CX023", "OtherError", "Proximity fault", Clear.AUTO),
-    Fault("CX024", "OverVoltage", "Voltage on connector before charging", Clear.SOFT_RESET),
-    Fault("CX025", "ConnectorLockFailure", "Connector latch broken", Clear.HARD_RESET),
-    Fault("CX026", "OtherError", "Charging cable cut", Clear.HARD_RESET),
-)
-# Faults that can interrupt a running session (the others happen while idle or plugging in).
-SESSION_FAULT_CODES = {"CX002", "CX004", "CX005", "CX006", "CX008", "CX014", "CX015", "CX017", "CX019"}
-
-
-@dataclass(frozen=True)
-class ChargerModel:
-    vendor: str  # at most 20 characters, as is model
-    model: str
-    serial_prefix: str
-    firmware: str
-    connectors: int
-    max_power_w: int
-    dc: bool  # only DC chargers learn the vehicle's state of charge
-    vendor_faults: tuple[Fault, ...]
-
-
-_ACME = "ACME Power"
-_ACME_FAULTS = (
-    Fault("ACME-E042", "GroundFailure", "RCD tripped", Clear.SOFT_RESET, vendor_id=_ACME),
-    Fault("ACME-E117", "InternalError", "Power module 2 not responding", Clear.SOFT_RESET, vendor_id=_ACME),
-    Fault("ACME-W210", "HighTemperature", "Cabinet fan failure", Clear.AUTO, vendor_id=_ACME),
-)
-MODELS = (
-    ChargerModel(_ACME, "ACME DC150", "AD150", "2.4.1", 2, 150_000, True, _ACME_FAULTS),
-    ChargerModel(_ACME, "ACME AC22-2", "AA22", "1.9.7", 2, 22_000, False, _ACME_FAULTS),
-    ChargerModel(
-        "Voltora", "Pulse 60", "VP60", "5.2.0", 1, 60_000, True,
-        (
-            Fault("VT-3021", "HighTemperature", "Coolant pump failure", Clear.HARD_RESET, vendor_id="Voltora"),
-            Fault("VT-1004", "PowerMeterFailure", "Energy meter not responding", Clear.AUTO, vendor_id="Voltora"),
-        ),
-    ),
-    ChargerModel(
-        "Northwind EV", "Homestead W11", "NW11", "3.0.12", 1, 11_000, False,
-        (
-            Fault("NW-17", "ReaderFailure", "RFID reader not responding", Clear.AUTO, vendor_id="Northwind EV"),
-            Fault("NW-31", "PowerSwitchFailure", "Relay welded", Clear.HARD_RESET, vendor_id="Northwind EV"),
-        ),
-    ),
-)  # fmt: skip
-
-
 @dataclass
 class SimConfig:
     password: str = "simulator-demo-secret"  # noqa: S105 - the demo stations' published default
@@ -144,7 +60,13 @@ class SimConfig:
     mean_idle_s: float = 600.0  # an idle connector rolls the dice this often, on average
     session_probability: float = 0.5  # chance an idle period ends in a session
     mean_session_s: float = 1800.0
-    fault_probability: float = 0.03  # chance an idle period ends in a fault; half of it for each session
+    # Each charger faults this often on average while idle (0: never); across ten chargers
+    # the default makes a few faults per ten minutes, enough for a demo to show remediation.
+    mean_fault_interval_s: float = 1800.0
+    # One charger of a fleet faults within this many seconds of starting (0: none), so a
+    # new user sees an incident at once rather than after the first random one.
+    first_fault_s: float = 60.0
+    fault_probability: float = 0.03  # chance a session ends in a fault
     mean_fault_s: float = 300.0  # how long a self-clearing fault lasts, on average
     call_timeout_s: float = 30.0
     reconnect_max_s: float = 60.0
@@ -188,24 +110,6 @@ class Stats:
         )
 
 
-class CallFailed(Exception):
-    """One of our CALLs got no CALLRESULT."""
-
-
-class NotConnected(CallFailed):
-    pass
-
-
-class CallTimeout(CallFailed):
-    pass
-
-
-class CallErrored(CallFailed):
-    def __init__(self, code: str, description: str):
-        super().__init__(f"{code}: {description}")
-        self.code = code
-
-
 class CallRefused(Exception):
     """We answer the server's CALL with this CALLERROR."""
 
@@ -215,7 +119,6 @@ class CallRefused(Exception):
         self.description = description
 
 
-Followup = Callable[[], Awaitable[None]]
 Answer = tuple[dict, Followup | None]
 
 
@@ -239,6 +142,7 @@ class ConnectorState:
     remote_tag: str | None = None  # accepted RemoteStartTransaction, not yet begun
     reservation: Reservation | None = None
     stop_reason: str | None = None
+    fault_requested: Fault | None = None  # ends the running session with this fault
     power_w: float = 0.0
     soc: float | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -292,16 +196,16 @@ def _default_configuration(model: ChargerModel, config: SimConfig) -> dict[str, 
     return {**{k: (v, False) for k, v in rw.items()}, **{k: (v, True) for k, v in ro.items()}}
 
 
-class SimulatedCharger:
-    """One charger: its websocket, its connectors and its behaviour.
+class SimulatedCharger(Observer):
+    """One charger: its connectors and its behaviour, over an OcppLink.
 
     `run()` keeps it connected until `shutdown()`. `answer_call()` is the
-    responder to the server's CALLs, usable without a connection.
+    responder to the server's CALLs, usable without a connection. As the
+    link's observer it counts into the fleet's Stats and logs what matters.
     """
 
     def __init__(self, identity: str, url: str, config: SimConfig | None = None, stats: Stats | None = None):
         self.identity = identity
-        self.url = url.rstrip("/") + "/" + quote(identity, safe="")
         self.config = config or SimConfig()
         self.stats = stats if stats is not None else Stats()
         self.rng = random.Random(None if self.config.seed is None else f"{self.config.seed}:{identity}")
@@ -322,17 +226,23 @@ class SimulatedCharger:
         self.local_list_version = 0
         self.diagnostics_status = "Idle"
         self.firmware_status = "Idle"
-        self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()  # connected and accepted: any message may go out
         self._accepted = asyncio.Event()
         self._boot_retry_s = 30.0
-        self._call_lock = asyncio.Lock()
-        self._pending: tuple[str, asyncio.Future] | None = None
         self._needs_boot = True
-        self._rebooting = False
         self._stopping = False
-        self._failures = 0
         self._tasks: set[asyncio.Task] = set()
+        self.link = OcppLink(
+            url,
+            identity,
+            self.config.password,
+            responder=self.answer_call,
+            observer=self,
+            call_timeout_s=self.config.call_timeout_s,
+            open_timeout_s=self.config.call_timeout_s,
+            backoff=Backoff(1.0, self.config.reconnect_max_s, self.rng),
+            spawn=self._spawn,
+        )
         self._responders: dict[str, Callable[[dict], Answer]] = {
             "Reset": self._on_reset, "UnlockConnector": self._on_unlock,
             "ChangeAvailability": self._on_change_availability,
@@ -352,45 +262,15 @@ class SimulatedCharger:
 
     # -- connection ---------------------------------------------------------
 
-    async def run(self, start_delay: float = 0.0) -> None:
-        """Stay connected, reconnecting with backoff and jitter, until shutdown()."""
+    async def run(self, start_delay: float = 0.0, *, first_fault_after: float | None = None) -> None:
+        """Stay connected until shutdown(); `first_fault_after` s: fault early once."""
         for connector in self.connectors.values():
             self._spawn(self._connector_loop(connector))
+        if first_fault_after is not None or self.config.mean_fault_interval_s > 0:
+            self._spawn(self._fault_loop(first_fault_after))
         await asyncio.sleep(start_delay)
-        token = base64.b64encode(f"{self.identity}:{self.config.password}".encode()).decode()
-        while not self._stopping:
-            ping = self._key_int("WebSocketPingInterval")
-            try:
-                async with connect(
-                    self.url,
-                    subprotocols=[Subprotocol("ocpp1.6")],
-                    additional_headers={"Authorization": f"Basic {token}"},
-                    open_timeout=self.config.call_timeout_s,
-                    ping_interval=ping or None,
-                    compression=None,  # chargers rarely negotiate it; it costs memory per connection
-                    close_timeout=5,
-                ) as ws:
-                    await self._online(ws)
-                    reason = f"closed {ws.close_code}"
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            except Exception:
-                # A bug in one charger must not silently take it out of the fleet.
-                logger.exception("%s: unexpected error", self.identity)
-                reason = "error"
-            if self._stopping:
-                break
-            if self._rebooting:
-                self._rebooting = False
-                delay = self.config.reboot_s * self.rng.uniform(0.8, 1.2)
-            else:
-                self._failures += 1
-                ceiling = min(self.config.reconnect_max_s, 2.0 ** min(self._failures - 1, 16))
-                delay = ceiling * self.rng.uniform(0.5, 1.0)
-                # One warning per outage; the retries that follow are only worth a debug line.
-                level = logging.WARNING if self._failures == 1 else logging.DEBUG
-                logger.log(level, "%s: disconnected (%s); reconnecting in %.1fs", self.identity, reason, delay)
-            await asyncio.sleep(delay)
+        self._set_ping_interval()
+        await self.link.run(self._come_online)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Stop running sessions while still connected, then disconnect for good."""
@@ -401,36 +281,21 @@ class SimulatedCharger:
                 connector.stop.set()
         if self._ready.is_set():
             await self._until(lambda: not any(c.busy for c in self.connectors.values()), timeout)
-        await self._close()
+        await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _online(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self.stats.connects += 1
-        reader = asyncio.create_task(self._read(ws))
-        work = asyncio.create_task(self._come_online())
-        try:
-            await asyncio.wait({reader, work}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._ready.clear()
-            self._ws = None
-            self.stats.disconnects += 1
-            if self._pending and not self._pending[1].done():
-                self._pending[1].set_exception(NotConnected("connection closed"))
-            for task in (reader, work):
-                task.cancel()
-            for result in await asyncio.gather(reader, work, return_exceptions=True):
-                if isinstance(result, Exception) and not isinstance(result, CallFailed | ConnectionClosed):
-                    logger.error("%s: unexpected %r", self.identity, result)
+    def _set_ping_interval(self) -> None:
+        # The charger's WebSocketPingInterval applies from its next connection on.
+        self.link.connect_options["ping_interval"] = self._key_int("WebSocketPingInterval") or None
 
-    async def _come_online(self) -> None:
+    async def _come_online(self, connection: OcppConnection) -> None:
         """Boot if needed, report every connector, then send heartbeats."""
         if self._needs_boot or self.registration != "Accepted":
             await self._boot()
         self._ready.set()
-        self._failures = 0
+        self.link.backoff.reset()
         await self._set_status(None, self._station_status(), force=True)
         for connector in self.connectors.values():
             await self._set_status(connector, connector.status, force=True)
@@ -441,63 +306,56 @@ class SimulatedCharger:
             with contextlib.suppress(CallTimeout, CallErrored):
                 await self.call("Heartbeat", {})
 
-    async def _read(self, ws: ClientConnection) -> None:
-        """Route every incoming frame; never waits on a CALL of our own."""
-        async for raw in ws:
-            try:
-                message = json.loads(raw)
-                kind, unique_id = message[0], message[1]
-            except (ValueError, TypeError, IndexError, KeyError):
-                logger.warning("%s: unreadable frame dropped: %.200s", self.identity, raw)
-                continue
-            if kind == 2:
-                self.stats.server_calls += 1
-                frame, followup = self.answer_call(unique_id, *message[2:4])
-                await ws.send(json.dumps(frame, separators=(",", ":")))
-                if followup is not None:
-                    self._spawn(followup())
-                continue
-            pending = self._pending
-            if kind not in (3, 4) or pending is None or pending[0] != unique_id or pending[1].done():
-                logger.warning("%s: frame matching no CALL of ours dropped: %.200s", self.identity, raw)
-            elif kind == 3:
-                pending[1].set_result(message[2] if len(message) > 2 and isinstance(message[2], dict) else {})
-            else:
-                code, description = (list(message[2:4]) + ["", ""])[:2]
-                pending[1].set_exception(CallErrored(str(code), str(description)))
-
     async def call(self, action: str, payload: dict, *, wait_ready: bool = True) -> dict:
         """Send one CALL and return its CALLRESULT payload; at most one is outstanding."""
         if wait_ready:
             await self._ready.wait()
-        async with self._call_lock:
-            ws = self._ws
-            # Checked again under the lock: after a reconnect only the boot may go out until accepted.
-            if ws is None or (wait_ready and not self._ready.is_set()):
-                raise NotConnected(action)
-            unique_id = str(uuid.uuid4())
-            future: asyncio.Future = asyncio.get_running_loop().create_future()
-            self._pending = (unique_id, future)
-            started = time.perf_counter()
-            try:
-                await ws.send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
-                self.stats.sent += 1
-                result = await asyncio.wait_for(future, self.config.call_timeout_s)
-            except TimeoutError:
-                self.stats.timeouts += 1
-                raise CallTimeout(f"{action}: no answer in {self.config.call_timeout_s}s") from None
-            except ConnectionClosed:
-                raise NotConnected(action) from None
-            except CallErrored as exc:
-                self.stats.errors += 1
-                self.stats.last_errors.append(f"{self.identity} {action}: {exc}")
-                logger.warning("%s: %s answered with CALLERROR %s", self.identity, action, exc)
-                raise
-            finally:
-                self._pending = None
-            self.stats.answered += 1
-            self.stats.latency_ms[action].append((time.perf_counter() - started) * 1000)
-            return result
+        connection = self.link.connection
+        # Checked again after the wait: after a reconnect only the boot may go out until accepted.
+        if connection is None or connection.closed or (wait_ready and not self._ready.is_set()):
+            raise NotConnected(action)
+        return await connection.call(action, payload)
+
+    # -- what the link reports ------------------------------------------------
+
+    def connected(self, handshake_ms: float) -> None:
+        self.stats.connects += 1
+
+    def disconnected(self, close_code: int | None) -> None:
+        self._ready.clear()
+        self.stats.disconnects += 1
+
+    def call_sent(self, action: str) -> None:
+        self.stats.sent += 1
+
+    def call_answered(self, action: str, ms: float) -> None:
+        self.stats.answered += 1
+        self.stats.latency_ms[action].append(ms)
+
+    def call_errored(self, action: str, ms: float, code: str, description: str) -> None:
+        self.stats.errors += 1
+        self.stats.last_errors.append(f"{self.identity} {action}: {code}: {description}")
+        logger.warning("%s: %s answered with CALLERROR %s: %s", self.identity, action, code, description)
+
+    def call_timed_out(self, action: str) -> None:
+        self.stats.timeouts += 1
+
+    def server_call(self, action: object) -> None:
+        self.stats.server_calls += 1
+
+    def frame_dropped(self, why: str, raw: str | bytes) -> None:
+        logger.warning("%s: frame dropped (%s): %.200s", self.identity, why, raw)
+
+    def reconnecting(self, delay_s: float, reason: str, failures: int) -> None:
+        self._set_ping_interval()
+        if failures:
+            # One warning per outage; the retries that follow are only worth a debug line.
+            level = logging.WARNING if failures == 1 else logging.DEBUG
+            logger.log(level, "%s: disconnected (%s); reconnecting in %.1fs", self.identity, reason, delay_s)
+
+    def failed(self, exc: BaseException) -> None:
+        # A bug in one charger must not silently take it out of the fleet.
+        logger.error("%s: unexpected %r", self.identity, exc)
 
     async def _call_reliably(self, action: str, payload: dict) -> dict:
         """Transaction messages are kept while offline and retried, like a real charger's queue."""
@@ -590,12 +448,10 @@ class SimulatedCharger:
             "timestamp": _now(),
         }
         if c and c.fault and c.status == "Faulted":
-            payload.update(
-                errorCode=c.fault.error_code,
-                vendorId=c.fault.vendor_id,
-                vendorErrorCode=c.fault.vendor_error_code,
-                info=c.fault.info,
-            )
+            fault = c.fault
+            payload["errorCode"] = fault.error_code
+            details = {"vendorId": fault.vendor_id, "vendorErrorCode": fault.vendor_error_code, "info": fault.info}
+            payload.update({key: value for key, value in details.items() if value})
         return payload
 
     async def _set_status(self, c: ConnectorState | None, status: str, *, force: bool = False) -> None:
@@ -635,20 +491,46 @@ class SimulatedCharger:
                 continue
             if woken or c.fault or not c.operative:
                 continue
-            if self.rng.random() < cfg.fault_probability:
-                await self._raise_fault(c, self._pick_fault(in_session=False))
-            elif self.rng.random() < cfg.session_probability:
+            if self.rng.random() < cfg.session_probability:
                 if c.reservation:
                     tag = c.reservation.id_tag  # the driver who reserved arrives
                 else:
                     tag = UNKNOWN_TAG if self.rng.random() < 0.03 else self.rng.choice(list(cfg.id_tags))
                 await self._session(c, tag, remote=False)
 
-    def _pick_fault(self, *, in_session: bool) -> Fault:
-        faults = [f for f in CHARGEX_FAULTS if not in_session or f.vendor_error_code in SESSION_FAULT_CODES]
-        if not in_session and self.rng.random() < 0.2:
-            faults = list(self.model.vendor_faults)
-        return self.rng.choice(faults)
+    async def _fault_loop(self, first_after: float | None) -> None:
+        """Now and then an idle connector faults; the first time early, when asked."""
+        mean = self.config.mean_fault_interval_s
+        delay = first_after
+        while True:
+            if delay is None:
+                if mean <= 0:
+                    return
+                delay = self.rng.expovariate(1 / mean)
+            await asyncio.sleep(delay)
+            delay = None
+            await self._ready.wait()
+            idle = [c for c in self.connectors.values() if not (c.busy or c.fault or c.remote_tag) and c.operative]
+            if idle:
+                await self._raise_fault(self.rng.choice(idle), pick_fault(self.rng, self.model, in_session=False))
+
+    async def raise_fault(self, code: str, connector_id: int = 1, clears: Clear | None = None) -> Fault:
+        """Fault on demand: the fault a vendor or OCPP error code names (see catalogue.fault_for_code).
+
+        A running session on the connector ends because of it, as a real fault would end it.
+        """
+        c = self.connectors.get(connector_id)
+        if c is None:
+            raise ValueError(f"{self.identity} has no connector {connector_id}")
+        fault = fault_for_code(code, self.model)
+        if clears is not None:
+            fault = replace(fault, clears=clears)
+        if c.transaction_id is not None:
+            c.fault_requested = fault
+            c.stop.set()
+        else:
+            await self._raise_fault(c, fault)
+        return fault
 
     async def _raise_fault(self, c: ConnectorState, fault: Fault) -> None:
         c.fault = fault
@@ -709,7 +591,7 @@ class SimulatedCharger:
         vehicle_max_w = rng.choice([50_000, 120_000, 250_000]) if self.model.dc else rng.choice([7_400, 11_000, 22_000])
         session_s = max(rng.expovariate(1 / cfg.mean_session_s), 2 * cfg.meter_interval)
         deadline = time.monotonic() + session_s
-        faults = rng.random() < cfg.fault_probability / 2
+        faults = rng.random() < cfg.fault_probability
         fault_at = time.monotonic() + rng.uniform(0, session_s) if faults else float("inf")
         reason = None if answer["idTagInfo"]["status"] == "Accepted" else "DeAuthorized"
         if reason is None:
@@ -727,10 +609,11 @@ class SimulatedCharger:
             c.power_w, c.meter_wh, last = power, c.meter_wh + round(energy), now
             if c.soc is not None:
                 c.soc = min(100.0, c.soc + energy / capacity_wh * 100)
-            if stopped:
+            if stopped and c.fault_requested is None:
                 reason = c.stop_reason or "Local"
-            elif now >= fault_at:
-                fault = self._pick_fault(in_session=True)
+            elif stopped or now >= fault_at:
+                fault = c.fault_requested or pick_fault(rng, self.model, in_session=True)
+                c.fault_requested = None
                 reason = fault.stop_reason
                 await self._raise_fault(c, fault)
             elif now >= deadline or (c.soc or 0) >= 100:
@@ -794,14 +677,11 @@ class SimulatedCharger:
             c.status = self._idle_status(c)
         why = f"firmware {self.firmware} installed" if kind == "Firmware" else f"{kind.lower()} reset"
         logger.info("%s: rebooting (%s)", self.identity, why)
-        self._needs_boot = self._rebooting = True
-        await self._close()
-
-    async def _close(self) -> None:
-        # Under the call lock: the last messages queued before (a session's final status) go out first.
-        async with self._call_lock:
-            if self._ws is not None:
-                await self._ws.close()
+        self._needs_boot = True
+        self.link.reconnect_after(self.config.reboot_s * self.rng.uniform(0.8, 1.2))
+        if self.link.connection is not None:
+            # Under the CALL lock: the last message queued before (a session's final status) goes out first.
+            await self.link.connection.close()
 
     # -- answering the server -----------------------------------------------
 
@@ -1015,16 +895,27 @@ async def run_fleet(
     stats: Stats | None = None,
     duration: float | None = None,
     stop: asyncio.Event | None = None,
+    beside: Callable[[dict[str, SimulatedCharger]], Awaitable[None]] | None = None,
 ) -> Stats:
     """Run one SimulatedCharger per identity until `duration` passes or `stop` is set.
 
     `url` is the endpoint without the identity (ws://host:port/ocpp/).
+    `beside(chargers by identity)` runs alongside the fleet, e.g. to fault chargers on request.
     """
     config = config or SimConfig()
     stats = stats if stats is not None else Stats()
     chargers = [SimulatedCharger(identity, url, config, stats) for identity in identities]
     spread = random.Random(config.seed)
-    tasks = [asyncio.create_task(c.run(start_delay=spread.uniform(0, config.ramp_up_s))) for c in chargers]
+    delays = [spread.uniform(0, config.ramp_up_s) for _ in chargers]
+    first = spread.randrange(len(chargers)) if chargers and config.first_fault_s > 0 else None
+    # Not before half of first_fault_s: the charger has booted and reported by then.
+    first_after = spread.uniform(config.first_fault_s / 2, config.first_fault_s)
+    tasks = [
+        asyncio.create_task(charger.run(start_delay=delay, first_fault_after=first_after if n == first else None))
+        for n, (charger, delay) in enumerate(zip(chargers, delays, strict=True))
+    ]
+    if beside is not None:
+        tasks.append(asyncio.create_task(beside({c.identity: c for c in chargers})))
     stop = stop or asyncio.Event()
     try:
         if duration is None:

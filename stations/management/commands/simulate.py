@@ -1,4 +1,8 @@
-"""Run a fleet of simulated OCPP 1.6J chargers against an OCPP endpoint."""
+"""Run a fleet of simulated OCPP 1.6J chargers against an OCPP endpoint.
+
+While it runs, `manage.py simulate_fault IDENTITY --code CODE` faults one of
+its chargers (requests arrive over Redis; see stations.simulator.remote).
+"""
 
 import asyncio
 import logging
@@ -6,9 +10,18 @@ import os
 import signal
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from stations.simulator import DEMO_ID_TAGS, SimConfig, Stats, run_fleet
+from stations.simulator.remote import fault_listen
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        raise CommandError(f"{name} must be a number") from None
 
 
 class Command(BaseCommand):
@@ -32,7 +45,19 @@ class Command(BaseCommand):
         parser.add_argument("--mean-idle", type=float, default=600.0, help="mean seconds between connector events")
         parser.add_argument("--session-probability", type=float, default=0.5)
         parser.add_argument("--mean-session", type=float, default=1800.0, help="mean session length, seconds")
-        parser.add_argument("--fault-probability", type=float, default=0.03)
+        parser.add_argument(
+            "--mean-fault-interval",
+            type=float,
+            default=_env_float("SIMULATOR_MEAN_FAULT_INTERVAL_S", 1800.0),
+            help="mean seconds between faults of one idle charger, 0: none (env SIMULATOR_MEAN_FAULT_INTERVAL_S)",
+        )
+        parser.add_argument(
+            "--first-fault",
+            type=float,
+            default=_env_float("SIMULATOR_FIRST_FAULT_S", 60.0),
+            help="one charger faults within this many seconds of the start, 0: none (env SIMULATOR_FIRST_FAULT_S)",
+        )
+        parser.add_argument("--fault-probability", type=float, default=0.03, help="chance a session ends in a fault")
         parser.add_argument("--mean-fault", type=float, default=300.0, help="mean self-clearing fault, seconds")
         parser.add_argument("--reboot-time", type=float, default=10.0, help="seconds a reset keeps a charger offline")
         parser.add_argument("--ramp-up", type=float, default=5.0, help="spread the first connections over seconds")
@@ -48,6 +73,9 @@ class Command(BaseCommand):
         for name in ("meter_interval", "mean_idle", "mean_session", "mean_fault"):
             if options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
+        for name in ("mean_fault_interval", "first_fault"):
+            if options[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         self._configure_logging(options["verbosity"])
         config = SimConfig(
             password=options["password"],
@@ -57,6 +85,8 @@ class Command(BaseCommand):
             mean_idle_s=options["mean_idle"],
             session_probability=options["session_probability"],
             mean_session_s=options["mean_session"],
+            mean_fault_interval_s=options["mean_fault_interval"],
+            first_fault_s=options["first_fault"],
             fault_probability=options["fault_probability"],
             mean_fault_s=options["mean_fault"],
             reboot_s=options["reboot_time"],
@@ -75,7 +105,11 @@ class Command(BaseCommand):
         # Sessions are stopped and connections closed on the way out, not cut off.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_fleet(url, identities, config, duration=duration, stop=stop)
+
+        async def listen(chargers):
+            await fault_listen(settings.REDIS_URL, settings.CHANNEL_PREFIX, chargers)
+
+        return await run_fleet(url, identities, config, duration=duration, stop=stop, beside=listen)
 
     def _configure_logging(self, verbosity: int) -> None:
         handler = logging.StreamHandler(sys.stdout)
