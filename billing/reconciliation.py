@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import QuerySet, Sum
 
 from billing.models import Funding, Payment, PaymentStatus, Refund, RefundStatus, SessionBilling
-from billing.services.gateways import GatewayError, ProviderStatus, gateway_for, has_provider
+from billing.services.gateways import STRIPE, GatewayError, ProviderStatus, gateway_for, has_provider
 
 S = PaymentStatus
 # What the provider should say for each of our statuses.
@@ -122,10 +122,12 @@ def reconciliation_rows(billings: Iterable[SessionBilling], *, ask_provider: boo
         .annotate(total=Sum("amount"))
     )
     for row in sums:
+        # Quantized: SQLite sums decimals as floats.
+        total = Decimal(row["total"]).quantize(Decimal("0.01"))
         if row["status"] == RefundStatus.SUCCEEDED:
-            refunded[row["payment_id"]] = row["total"]
+            refunded[row["payment_id"]] = total
         elif row["status"] == RefundStatus.PENDING:
-            pending[row["payment_id"]] = row["total"]
+            pending[row["payment_id"]] = total
     return [_row(b, payments.get(b.session_id), refunded, pending, ask_provider=ask_provider) for b in billings]
 
 
@@ -163,7 +165,7 @@ def _row(billing, payment, refunded, pending, *, ask_provider: bool) -> Reconcil
 
 
 def _check_ours(row: ReconciliationRow, payment: Payment, price: Decimal, pending: Decimal) -> None:
-    if payment.gateway == "stripe" and payment.amount_captured > payment.amount_authorised:
+    if payment.gateway == STRIPE and payment.amount_captured > payment.amount_authorised:
         row.reasons.append("captured more than was authorised")
     if payment.amount_captured > price:
         row.reasons.append("captured more than the price")

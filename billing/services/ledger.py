@@ -88,14 +88,23 @@ def posting_create(
     return posting
 
 
+# SQLite sums decimals as binary floats (0.86 comes back as 0.859999999999999);
+# every stored amount has two decimal places, so the exact sum has them too.
+_CENT = Decimal("0.01")
+
+
+def _exact(total) -> Decimal:
+    return Decimal(total or 0).quantize(_CENT)
+
+
 def ledger_balance(code: str, currency: str | None = None) -> Decimal:
     entries = LedgerEntry.objects.filter(ledger_account=code)
     if currency:
         entries = entries.filter(currency=currency)
-    return entries.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    return _exact(entries.aggregate(total=Sum("amount"))["total"])
 
 
 def ledger_is_balanced() -> bool:
     """Every currency's entries sum to zero over the whole ledger."""
     per_currency = LedgerEntry.objects.values("currency").annotate(total=Sum("amount"))
-    return all(row["total"] == 0 for row in per_currency)
+    return all(_exact(row["total"]) == 0 for row in per_currency)
