@@ -300,7 +300,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EV charging operations API",
-    "DESCRIPTION": "Stations, connectors, charging sessions and the OCPP frame log.",
+    "DESCRIPTION": (
+        "One API for running a charging network. Stations: stations, connectors, charging sessions, "
+        "remote commands and the OCPP frame log. Faults to fixes: incidents and their timelines, work orders "
+        "with their SLA state, technicians, the fault playbook and maintenance KPIs. Billing: accounts, "
+        "tags, tariffs, payments and charge detail records. GET /api/ lists every endpoint; each needs a "
+        "session or a token, and each role sees what its permissions allow."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the installed sidecar package, not a CDN.

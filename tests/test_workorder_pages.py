@@ -1,7 +1,6 @@
 """Work order pages: who may open and act on what, what they show, fixed query counts."""
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -154,18 +153,13 @@ def test_user_without_a_role_gets_403(client, actors, name):
 
 
 @pytest.mark.django_db
-def test_queue_shows_own_open_orders_due_today_first_by_sla(client, actors, tom):
+def test_queue_groups_own_open_orders_by_urgency_then_sla(client, actors, tom):
     station = amsterdam_station("Q-1")
     now = timezone.now()
-    site_midnight = (timezone.localtime(now, ZoneInfo(station.site.time_zone)) + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
     make_order(station, tech=tom, title="later", priority="p3")  # due in a week
     urgent = make_order(station, tech=tom, title="urgent", priority="p1")
     overdue = make_order(station, tech=tom, title="overdue")
-    WorkOrder.objects.filter(pk=urgent.pk).update(
-        sla_due_at=min(now + timedelta(hours=2), site_midnight - timedelta(minutes=1))
-    )
+    WorkOrder.objects.filter(pk=urgent.pk).update(sla_due_at=now + timedelta(hours=2))
     WorkOrder.objects.filter(pk=overdue.pk).update(sla_due_at=now - timedelta(hours=1))
     make_order(station, tech=tom, title="done", moves=["cancelled"])
     make_order(amsterdam_station("Q-2"), tech=technician("someone-else"), title="not mine")
@@ -173,8 +167,9 @@ def test_queue_shows_own_open_orders_due_today_first_by_sla(client, actors, tom)
 
     response = client.get(reverse("workorders:my-queue"))
 
-    groups = {title: [o.title for o in orders] for title, orders in response.context["groups"]}
-    assert groups["Today"] == ["overdue", "urgent"]
+    groups = {group.title: [o.title for o in group.orders] for group in response.context["groups"]}
+    assert groups["Overdue"] == ["overdue"]
+    assert groups["Due within 4 h"] == ["urgent"]
     assert groups["Later"] == ["later"]
     body = response.content.decode()
     assert "not mine" not in body and "done" not in body

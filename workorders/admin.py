@@ -16,7 +16,7 @@ from workorders.models import (
     WorkOrder,
     WorkOrderEvent,
 )
-from workorders.services import playbook
+from workorders.services import lifecycle, playbook
 
 
 class VendorFilter(admin.SimpleListFilter):
@@ -198,7 +198,7 @@ class IncidentAdmin(admin.ModelAdmin):
 class WorkOrderEventInline(admin.TabularInline):
     model = WorkOrderEvent
     extra = 0
-    fields = ["at", "from_status", "to_status", "by", "via", "note"]
+    fields = ["at", "change", "from_status", "to_status", "by", "via", "note"]
     readonly_fields = fields
     can_delete = False
 
@@ -206,25 +206,71 @@ class WorkOrderEventInline(admin.TabularInline):
         return False
 
 
+WORK_ORDER_EDITABLE = ("title", "priority")
+
+
 @admin.register(WorkOrder)
 class WorkOrderAdmin(admin.ModelAdmin):
+    """Work orders are created, moved and worked on in the portal, where each change
+    is checked and recorded. Here only the title and priority can be changed, and
+    that too goes through the service that records it."""
+
     list_display = ["id", "title", "kind", "priority", "status", "technician", "sla_due_at"]
     list_filter = ["status", "kind", "priority"]
     list_select_related = ["technician__user", "station"]
     search_fields = ["title", "station__identity"]
     date_hierarchy = "created_at"
-    # Status moves go through the portal (they are checked and recorded), not this form.
-    readonly_fields = [
-        "status",
-        "incident",
-        "plan",
-        "period_key",
-        "verified_at",
-        "on_site_started_at",
-        "on_site_ended_at",
-    ]
-    raw_id_fields = ["station", "connector", "technician"]
+    readonly_fields = [f.name for f in WorkOrder._meta.fields if f.name not in ("id", *WORK_ORDER_EDITABLE)]
     inlines = [WorkOrderEventInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            raise PermissionDenied("work orders are created in the portal")
+        # The form has checked both fields against the model already.
+        lifecycle.workorder_edit(work_order=obj, by=request.user, title=obj.title, priority=obj.priority, via="admin")
+
+
+class LinesField(forms.CharField):
+    """A list of short texts edited one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 6})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value):
+        return [line.strip() for line in (super().to_python(value) or "").splitlines() if line.strip()]
+
+
+class MaintenancePlanForm(forms.ModelForm):
+    checklist = LinesField(required=False, help_text="One item per line, in the order a technician works through them.")
+    skills = StepListField(required=False, help_text="Separated by ';', e.g. ac; dc; hv")
+
+    class Meta:
+        model = MaintenancePlan
+        fields = ["name", "station_model", "site", "every_days", "every_sessions", "every_kwh"]
+        fields += ["checklist", "skills", "active"]
+
+    def clean_checklist(self):
+        items = self.cleaned_data["checklist"]
+        too_long = [item for item in items if len(item) > 200]
+        if too_long:
+            raise forms.ValidationError(f"An item is longer than 200 characters: {too_long[0][:40]}…")
+        return items
+
+    def clean_skills(self):
+        try:
+            return playbook.playbook_clean_skills(self.cleaned_data["skills"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Technician)
@@ -237,6 +283,7 @@ class TechnicianAdmin(admin.ModelAdmin):
 
 @admin.register(MaintenancePlan)
 class MaintenancePlanAdmin(admin.ModelAdmin):
+    form = MaintenancePlanForm
     list_display = ["name", "station_model", "site", "every_days", "every_sessions", "every_kwh", "active"]
     list_filter = ["active"]
     list_select_related = ["station_model", "site"]

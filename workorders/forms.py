@@ -1,6 +1,7 @@
 from django import forms
 
-from workorders.models import WorkOrder, WorkOrderStatus
+from workorders.models import IncidentResolution, Priority, WorkOrder, WorkOrderKind, WorkOrderStatus
+from workorders.services import incident_lifecycle, lifecycle
 
 S = WorkOrderStatus
 # What the status buttons say, in the words of the person in the field.
@@ -33,7 +34,7 @@ RESOLUTION_SUGGESTIONS = [
 
 class StatusMoveForm(forms.Form):
     to = forms.ChoiceField(choices=S.choices)
-    resolution_code = forms.CharField(max_length=40, required=False, strip=True)
+    resolution_code = forms.CharField(max_length=lifecycle.MAX_RESOLUTION_CODE, required=False, strip=True)
     note = forms.CharField(max_length=500, required=False)
 
 
@@ -41,10 +42,16 @@ class FieldworkForm(forms.Form):
     """Checklist, notes, parts and follow-up: what a technician writes down on site."""
 
     checklist = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
-    parts_used = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Parts used")
+    notes = forms.CharField(required=False, max_length=lifecycle.MAX_NOTES, widget=forms.Textarea(attrs={"rows": 4}))
+    parts_used = forms.CharField(
+        required=False, max_length=lifecycle.MAX_PARTS, widget=forms.Textarea(attrs={"rows": 2}), label="Parts used"
+    )
     follow_up = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Follow-up needed", help_text="left blank: none"
+        required=False,
+        max_length=lifecycle.MAX_FOLLOW_UP,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Follow-up needed",
+        help_text="left blank: none",
     )
 
     def __init__(self, *args, work_order: WorkOrder, **kwargs):
@@ -73,7 +80,8 @@ class OnsiteCommandForm(forms.Form):
 
 
 class DispatchForm(forms.Form):
-    """Accept dispatch's proposal, or pick another of the ranked candidates."""
+    """Accept dispatch's proposal, or pick another of the ranked candidates; no
+    choice at all is refused rather than read as the proposal."""
 
     technician = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     accept = forms.BooleanField(required=False)
@@ -81,11 +89,55 @@ class DispatchForm(forms.Form):
     def __init__(self, *args, candidates, **kwargs):
         super().__init__(*args, **kwargs)
         self.candidates = {c.technician.pk: c.technician for c in candidates}
-        self.fields["technician"].choices = [("", "the proposal")] + [(pk, str(t)) for pk, t in self.candidates.items()]
+        self.fields["technician"].choices = [(pk, str(t)) for pk, t in self.candidates.items()]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("accept") and data.get("technician") is None and "technician" not in self.errors:
+            self.add_error("technician", "Choose a technician, or accept the proposal.")
+        return data
 
     def chosen(self):
         """The technician picked, or None to take the proposal."""
         if self.cleaned_data.get("accept"):
             return None
-        pk = self.cleaned_data.get("technician")
-        return self.candidates.get(pk) if pk is not None else None
+        return self.candidates[self.cleaned_data["technician"]]
+
+
+class IncidentNoteForm(forms.Form):
+    text = forms.CharField(
+        label="Note", max_length=incident_lifecycle.MAX_NOTE, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class IncidentCloseForm(forms.Form):
+    resolution = forms.ChoiceField(label="How it ended", choices=IncidentResolution.choices)
+    reason = forms.CharField(
+        label="Why", max_length=incident_lifecycle.MAX_REASON, help_text="for whoever reads it later"
+    )
+
+
+class IncidentDispatchForm(forms.Form):
+    reason = forms.CharField(
+        label="Why",
+        max_length=incident_lifecycle.MAX_REASON,
+        required=False,
+        help_text="left blank: “sent by a dispatcher”",
+    )
+
+
+class WorkOrderCreateForm(forms.Form):
+    """A work order for a station (and its incident, when it comes from one)."""
+
+    kind = forms.ChoiceField(choices=WorkOrderKind.choices, initial=WorkOrderKind.CORRECTIVE)
+    priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.P2)
+    title = forms.CharField(max_length=lifecycle.MAX_TITLE)
+    connector = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Connector")
+    dispatch_now = forms.BooleanField(required=False, initial=True, label="Dispatch it now to the best technician")
+
+    def __init__(self, *args, connectors, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connectors = {c.pk: c for c in connectors}
+        self.fields["connector"].choices = [("", "the whole station")] + [
+            (c.pk, f"connector {c.connector_id}") for c in connectors if c.connector_id
+        ]

@@ -125,6 +125,8 @@ class IncidentStepKind(models.TextChoices):
     COMMAND = "command", "remote step"
     WAIT = "wait", "waiting for recovery"
     DECISION = "decision"
+    STATUS = "status", "status change"
+    NOTE = "note"
     CLOSED = "closed"
 
 
@@ -136,6 +138,8 @@ class IncidentStep(models.Model):
     remote_step = models.CharField(max_length=20, choices=RemoteStep.choices, blank=True)
     command = models.ForeignKey(RemoteCommand, null=True, blank=True, on_delete=models.SET_NULL)
     reason = models.TextField()
+    # Empty for what the system did by itself (remediation, the charger).
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField()
     # Makes a retried task's step idempotent: (incident, key) is written once.
     key = models.CharField(max_length=60)
@@ -273,12 +277,28 @@ class WorkOrder(models.Model):
         return f"WO-{self.pk} {self.title}"
 
 
+class WorkOrderChange(models.TextChoices):
+    """What an event of a work order records."""
+
+    STATUS = "status", "status"
+    CHECKLIST = "checklist", "checklist"
+    NOTES = "notes", "notes"
+    PARTS = "parts_used", "parts used"
+    FOLLOW_UP = "follow_up", "follow-up"
+    RESOLUTION = "resolution_code", "resolution code"
+    PHOTO = "photo", "photo"
+    DETAILS = "details", "title or priority"
+
+
 class WorkOrderEvent(models.Model):
-    """Every status change of a work order, with who did it and when."""
+    """Every change of a work order (its status, and what is written down on it),
+    with who did it and when."""
 
     work_order = models.ForeignKey(WorkOrder, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=10, blank=True)
-    to_status = models.CharField(max_length=10)
+    change = models.CharField(max_length=16, choices=WorkOrderChange.choices, default=WorkOrderChange.STATUS)
+    from_status = models.CharField(max_length=10, choices=WorkOrderStatus.choices, blank=True)
+    # The status the order is in after this event (unchanged for edits that are no move).
+    to_status = models.CharField(max_length=10, choices=WorkOrderStatus.choices)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     via = models.CharField(max_length=60, blank=True)
     note = models.TextField(blank=True)
@@ -288,6 +308,8 @@ class WorkOrderEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
+        if self.change != WorkOrderChange.STATUS:
+            return f"{self.get_change_display()} edited"
         return f"{self.from_status or '∅'} → {self.to_status}"
 
 

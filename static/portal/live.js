@@ -29,7 +29,21 @@
       setTimeout(refresh, Math.max(0, MIN_GAP_MS - (Date.now() - last)));
     }
 
+    // data-poll-every="N": a list whose rows change with work as much as with
+    // stations (a board, a queue) is fetched again every N seconds while the
+    // page is in view, and not on every push from any station of the network.
+    const every = Number(el.dataset.pollEvery || 0);
+    if (every > 0) {
+      setInterval(() => {
+        if (!busy && !pending && !document.hidden) schedule();
+      }, every * 1000);
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) schedule();
+      });
+    }
+
     function changed(stations) {
+      if (every > 0 && station === undefined) return;
       if (station === undefined || stations.includes(station)) schedule();
     }
 

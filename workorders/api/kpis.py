@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import moment_in_range
 from config.roles import ModelViewPermission
-from workorders.services import kpis
+from workorders.selectors import kpis
 
 
 def parse_moment(value: str) -> datetime:
@@ -64,7 +64,7 @@ class KpiQuerySerializer(serializers.Serializer):
 
 class KpiView(APIView):
     """MTTR, first-time fix rate, remote resolutions, SLA compliance and repeat faults
-    per site, vendor/model or technician; see workorders.services.kpis for the definitions."""
+    per site, vendor/model or technician; see workorders.selectors.kpis for the definitions."""
 
     permission_classes = [ModelViewPermission]
     required_permission = "workorders.view_all_workorders"

@@ -1,8 +1,10 @@
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from stations.models import CommandStatus
 from workorders.models import ErrorCode, Incident, IncidentStep, Technician, WorkOrder
-from workorders.services import playbook
+from workorders.services import playbook, sla
 
 
 class IncidentStepSerializer(serializers.ModelSerializer):
@@ -51,7 +53,10 @@ class WorkOrderSerializer(serializers.ModelSerializer):
         source="connector.connector_id", read_only=True, allow_null=True, default=None
     )
     technician = serializers.CharField(source="technician.user.username", read_only=True, allow_null=True, default=None)
-    sla_breached = serializers.SerializerMethodField()
+    sla_breached = serializers.SerializerMethodField(help_text="SLA missed or breached: see sla_state")
+    sla_state = serializers.SerializerMethodField(
+        help_text="met / missed once the charger verified the fix; breached / soon / ok while not; none if cancelled"
+    )
 
     class Meta:
         model = WorkOrder
@@ -72,6 +77,7 @@ class WorkOrderSerializer(serializers.ModelSerializer):
             "resolution_code",
             "sla_due_at",
             "sla_breached",
+            "sla_state",
             "on_site_started_at",
             "on_site_ended_at",
             "verified_at",
@@ -80,10 +86,11 @@ class WorkOrderSerializer(serializers.ModelSerializer):
         ]
 
     def get_sla_breached(self, order) -> bool:
-        from django.utils import timezone
+        return sla.is_breached(order, timezone.now())
 
-        end = order.verified_at or order.on_site_ended_at or timezone.now()
-        return end > order.sla_due_at
+    @extend_schema_field(serializers.ChoiceField(choices=sla.SlaState.choices))
+    def get_sla_state(self, order) -> str:
+        return sla.sla_state(order, timezone.now()).value
 
 
 class TechnicianSerializer(serializers.ModelSerializer):

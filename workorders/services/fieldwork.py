@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from stations.models import ChargingStation, Connector
 from stations.services import command_access, commands
-from workorders.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderPhoto, WorkOrderStatus
+from workorders.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderChange, WorkOrderPhoto, WorkOrderStatus
 
 from . import lifecycle, verification
 
@@ -198,6 +198,7 @@ def workorder_photo_add(*, work_order: WorkOrder, by, upload: UploadedFile) -> W
         raise PhotoRefused("that file is not a JPEG, PNG, WebP, GIF or HEIC image")
     photo = WorkOrderPhoto(work_order=work_order, uploaded_by=by)
     photo.image.save(f"wo{work_order.pk}-{uuid.uuid4().hex[:12]}.{kind}", upload, save=True)
+    lifecycle.workorder_event_record(work_order=work_order, change=WorkOrderChange.PHOTO, by=by, via=VIA, note="added")
     return photo
 
 

@@ -17,12 +17,13 @@ from workorders.models import (
     IncidentKind,
     IncidentResolution,
     IncidentStatus,
-    IncidentStep,
     IncidentStepKind,
     WorkOrderStatus,
 )
 
+# Status moves and timeline rows have one writer each: incident_lifecycle.
 from . import playbook
+from .incident_lifecycle import incident_close, step_record
 
 HEALTHY = frozenset(
     {
@@ -46,18 +47,6 @@ def is_fault(event: StatusEvent) -> bool:
 
 def is_healthy(status: str, error_code: str) -> bool:
     return status in HEALTHY and error_code == "NoError"
-
-
-def step_record(
-    incident: Incident, *, kind: str, key: str, reason: str, now: datetime, remote_step: str = "", command=None
-) -> IncidentStep:
-    """Write a timeline entry once; a retried task finds the existing one."""
-    step, _ = IncidentStep.objects.get_or_create(
-        incident=incident,
-        key=key,
-        defaults={"kind": kind, "reason": reason, "at": now, "remote_step": remote_step, "command": command},
-    )
-    return step
 
 
 def incident_open_or_attach(
@@ -109,19 +98,6 @@ def incident_open_or_attach(
             now=now,
         )
     return incident, created
-
-
-def incident_close(*, incident: Incident, resolution: str, reason: str, now: datetime) -> bool:
-    """Close once (compare-and-swap); False when it was already closed."""
-    closed = (
-        Incident.objects.filter(pk=incident.pk)
-        .exclude(status=IncidentStatus.CLOSED)
-        .update(status=IncidentStatus.CLOSED, resolution=resolution, closed_at=now, next_check_at=None)
-    )
-    if closed:
-        step_record(incident, kind=IncidentStepKind.CLOSED, key="closed", reason=reason, now=now)
-        incident.refresh_from_db()
-    return bool(closed)
 
 
 def status_event_handle(*, event_id: int, now: datetime | None = None) -> Incident | None:

@@ -1,4 +1,4 @@
-"""Work orders: creation, the allowed status moves, and who made each move."""
+"""Work orders: creation, the allowed status moves, what is written on them, and who did each."""
 
 from datetime import datetime, timedelta
 
@@ -12,6 +12,7 @@ from workorders.models import (
     MaintenancePlan,
     Priority,
     WorkOrder,
+    WorkOrderChange,
     WorkOrderEvent,
     WorkOrderKind,
     WorkOrderStatus,
@@ -116,6 +117,56 @@ def workorder_transition(
     return work_order
 
 
+# What a person may write on a work order, in characters: enough for a visit's
+# notes, short enough to read on a phone.
+MAX_NOTES = 4000
+MAX_PARTS = 1000
+MAX_FOLLOW_UP = 1000
+MAX_RESOLUTION_CODE = 40
+MAX_TITLE = 200
+
+
+class FieldworkRefused(ValueError):
+    pass
+
+
+def workorder_event_record(
+    *, work_order: WorkOrder, change: str, by=None, via: str = "", note: str = "", now: datetime | None = None
+) -> WorkOrderEvent:
+    """A row in the order's history for a change that is not a status move."""
+    return WorkOrderEvent.objects.create(
+        work_order=work_order,
+        change=change,
+        from_status=work_order.status,
+        to_status=work_order.status,
+        by=_user(by),
+        via=via,
+        note=note,
+        at=now or timezone.now(),
+    )
+
+
+def _checklist_note(before: list[dict], after: list[dict]) -> str:
+    ticked = [a["item"] for b, a in zip(before, after, strict=True) if a.get("done") and not b.get("done")]
+    unticked = [a["item"] for b, a in zip(before, after, strict=True) if b.get("done") and not a.get("done")]
+    parts = [f"ticked {', '.join(ticked)}" if ticked else "", f"unticked {', '.join(unticked)}" if unticked else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def _text_note(before: str, after: str) -> str:
+    if not after:
+        return "cleared"
+    return f"{'written' if not before else 'changed'}: {after[:120]}{'…' if len(after) > 120 else ''}"
+
+
+_LIMITS = {
+    WorkOrderChange.NOTES: MAX_NOTES,
+    WorkOrderChange.PARTS: MAX_PARTS,
+    WorkOrderChange.FOLLOW_UP: MAX_FOLLOW_UP,
+    WorkOrderChange.RESOLUTION: MAX_RESOLUTION_CODE,
+}
+
+
 def workorder_update_fieldwork(
     *,
     work_order: WorkOrder,
@@ -125,20 +176,64 @@ def workorder_update_fieldwork(
     parts_used: str | None = None,
     resolution_code: str | None = None,
     follow_up: str | None = None,
+    via: str = "portal",
+    now: datetime | None = None,
 ) -> WorkOrder:
-    """What a technician records on site; no status change."""
+    """What a technician records on site; no status change. Each field that
+    changed gets its own history row, saying who changed it and to what."""
+    now = now or timezone.now()
+    texts = {
+        WorkOrderChange.NOTES: notes,
+        WorkOrderChange.PARTS: parts_used,
+        WorkOrderChange.RESOLUTION: resolution_code,
+        WorkOrderChange.FOLLOW_UP: follow_up,
+    }
+    for change, value in texts.items():
+        if value is not None and len(value) > _LIMITS[change]:
+            raise FieldworkRefused(f"{WorkOrderChange(change).label} is longer than {_LIMITS[change]} characters")
     with transaction.atomic():
         order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
+        changed: list[tuple[str, str]] = []
         if checklist_done is not None:
             done = set(checklist_done)
-            order.checklist = [{**item, "done": index in done} for index, item in enumerate(order.checklist)]
-        for name, value in (
-            ("notes", notes),
-            ("parts_used", parts_used),
-            ("resolution_code", resolution_code),
-            ("follow_up", follow_up),
-        ):
-            if value is not None:
-                setattr(order, name, value)
-        order.save()
+            before = order.checklist
+            order.checklist = [{**item, "done": index in done} for index, item in enumerate(before)]
+            if order.checklist != before:
+                changed.append((WorkOrderChange.CHECKLIST, _checklist_note(before, order.checklist)))
+        for change, value in texts.items():
+            current = getattr(order, change)
+            if value is not None and value != current:
+                setattr(order, change, value)
+                changed.append((change, _text_note(current, value)))
+        if changed:
+            # Each change is named after its field.
+            order.save(update_fields=[str(change) for change, _ in changed])
+            for change, note in changed:
+                workorder_event_record(work_order=order, change=change, by=by, via=via, note=note, now=now)
+    return order
+
+
+def workorder_edit(
+    *, work_order: WorkOrder, by, title: str, priority: str, via: str = "admin", now: datetime | None = None
+) -> WorkOrder:
+    """Change what the order is about (title, priority), recorded like every other change.
+    A new priority does not move the SLA due time: the promise was made when the order was."""
+    title = title.strip()
+    if not title or len(title) > MAX_TITLE:
+        raise FieldworkRefused(f"a title is needed, of at most {MAX_TITLE} characters")
+    if priority not in Priority.values:
+        raise FieldworkRefused(f"{priority!r} is not a priority")
+    with transaction.atomic():
+        order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
+        notes = []
+        if title != order.title:
+            notes.append(f"title: {title}")
+        if priority != order.priority:
+            notes.append(f"priority {order.priority} → {priority}")
+        if notes:
+            order.title, order.priority = title, priority
+            order.save(update_fields=["title", "priority"])
+            workorder_event_record(
+                work_order=order, change=WorkOrderChange.DETAILS, by=by, via=via, note="; ".join(notes), now=now
+            )
     return order

@@ -17,7 +17,6 @@ from django.utils import timezone
 from stations.models import Connector, FrameLog
 from stations.services import commands
 from workorders.models import (
-    FaultCause,
     Incident,
     IncidentKind,
     IncidentResolution,
@@ -28,10 +27,8 @@ from workorders.models import (
     WorkOrderKind,
 )
 
-from . import dispatch, incidents, lifecycle
+from . import dispatch, incident_lifecycle, incidents, lifecycle
 
-# When no playbook entry matches: the generic tries, cheapest first.
-DEFAULT_STEPS = [RemoteStep.TRIGGER_STATUS, RemoteStep.SOFT_RESET, RemoteStep.HARD_RESET]
 # A claimed incident is left alone this long; a worker that died lets it come due again.
 LEASE = timedelta(minutes=5)
 VIA = "remediation"
@@ -59,14 +56,6 @@ class Advance:
     reason: str
 
 
-def incident_remote_steps(incident: Incident) -> list[str]:
-    """The remote steps remediation tries for this incident, in order."""
-    entry = incident.playbook
-    if entry is None:
-        return list(DEFAULT_STEPS)
-    return list(entry.remote_steps) if entry.remotely_fixable else []
-
-
 def _healthy_now(connector: Connector) -> bool:
     connector.refresh_from_db(fields=["status", "error_code"])
     return incidents.is_healthy(connector.status, connector.error_code)
@@ -89,35 +78,35 @@ def incident_advance(*, incident_id: int, now: datetime | None = None) -> Advanc
             return Advance("closed", "back online")
         return _truck_roll(incident, reason="offline past its grace time; it cannot be reached remotely", now=now)
 
-    entry = incident.playbook
-    if entry is not None and entry.cause in (FaultCause.DRIVER, FaultCause.VEHICLE):
+    plan = incident_lifecycle.incident_next_step(incident)
+    if plan.kind == incident_lifecycle.NextKind.CLOSE_NOT_EQUIPMENT:
         incidents.incident_close(
-            incident=incident,
-            resolution=IncidentResolution.NOT_EQUIPMENT,
-            reason=f"{entry.code} is usually the {entry.cause}'s, not the charger's: no truck roll",
-            now=now,
+            incident=incident, resolution=IncidentResolution.NOT_EQUIPMENT, reason=plan.reason, now=now
         )
         return Advance("closed", "not equipment")
-
-    steps = incident_remote_steps(incident)
-    if incident.next_step >= len(steps):
-        if not steps:
-            why = f"{entry.code} is not remotely fixable" if entry else "no remote step applies"
-        else:
-            why = f"still faulted after {len(steps)} remote step(s)"
-        return _truck_roll(incident, reason=why, now=now)
+    if plan.kind == incident_lifecycle.NextKind.TRUCK_ROLL:
+        return _truck_roll(incident, reason=plan.reason, now=now)
 
     station.refresh_from_db(fields=["connected"])
     if not station.connected:
         return _truck_roll(incident, reason="the station is not connected, so no remote step can reach it", now=now)
-    index = incident.next_step
-    step = steps[index]
+    index, step = plan.index, plan.step
     _run_step(incident, step, index, now=now)
     wait = settings.REMEDIATION_WAIT_S
     with transaction.atomic():
-        Incident.objects.filter(pk=incident.pk).exclude(status=IncidentStatus.CLOSED).update(
-            status=IncidentStatus.REMEDIATING, next_step=index + 1, next_check_at=now + timedelta(seconds=wait)
-        )
+        try:
+            incident_lifecycle.incident_move(
+                incident=incident,
+                to=IncidentStatus.REMEDIATING,
+                reason=f"waiting {wait} s for the charger to report recovery",
+                now=now,
+                key=f"wait-{index}",
+                kind=IncidentStepKind.WAIT,
+                next_step=index + 1,
+                next_check_at=now + timedelta(seconds=wait),
+            )
+        except incident_lifecycle.IllegalIncidentMove:
+            return Advance("nothing", "moved on meanwhile (recovered or dispatched)")
         incidents.step_record(
             incident,
             kind=IncidentStepKind.WAIT,
@@ -170,14 +159,19 @@ def _run_step(incident: Incident, step: str, index: int, *, now: datetime) -> No
         )
 
 
-def _truck_roll(incident: Incident, *, reason: str, now: datetime) -> Advance:
+def incident_truck_roll(*, incident: Incident, reason: str, by, now: datetime | None = None) -> Advance:
+    """A dispatcher sends a truck now, without waiting for the remote steps."""
+    return _truck_roll(incident, reason=reason, now=now or timezone.now(), by=by)
+
+
+def _truck_roll(incident: Incident, *, reason: str, now: datetime, by=None) -> Advance:
     """Decide a truck roll: a corrective work order with the diagnosis, dispatched."""
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         if locked.status in (IncidentStatus.CLOSED, IncidentStatus.DISPATCHED):
             return Advance("nothing", "decided already")
         incidents.step_record(
-            incident, kind=IncidentStepKind.DECISION, key="decision", reason=f"truck roll: {reason}", now=now
+            incident, kind=IncidentStepKind.DECISION, key="decision", reason=f"truck roll: {reason}", now=now, by=by
         )
         order = incidents.open_work_order_for(incident) or lifecycle.workorder_create(
             kind=WorkOrderKind.CORRECTIVE,
@@ -187,10 +181,15 @@ def _truck_roll(incident: Incident, *, reason: str, now: datetime) -> Advance:
             title=_title(incident),
             priority=_priority(incident),
             diagnosis=diagnosis_build(incident, reason=reason),
+            by=by,
             via=VIA,
             now=now,
         )
-        Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.DISPATCHED, next_check_at=None)
+        # The decision row above is this move's timeline row (same key).
+        incident_lifecycle.incident_move(
+            incident=locked, to=IncidentStatus.DISPATCHED, by=by, reason=f"truck roll: {reason}", now=now,
+            key="decision", next_check_at=None,
+        )  # fmt: skip
     decision = dispatch.dispatch(work_order=order, via=VIA, now=now)
     who = decision.chosen or "nobody qualified (left for a dispatcher)"
     return Advance("dispatched", f"work order {order.pk} to {who}")

@@ -8,14 +8,14 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils import timezone
 
-from workorders.services import kpis
+from workorders.selectors import kpis
 
 PERMISSION = "workorders.view_all_workorders"
 GROUP_TITLES = {"site": "By site", "model": "By vendor / model", "technician": "By technician"}
 
 
 class PeriodForm(forms.Form):
-    """Whole days in the current time zone, both included: from 00:00 on `start` to 24:00 on `end`."""
+    """Whole days in the report's time zone, both included: from 00:00 on `start` to 24:00 on `end`."""
 
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To (included)", widget=forms.DateInput(attrs={"type": "date"}))
@@ -43,15 +43,18 @@ class PeriodForm(forms.Form):
 def kpi_page(request):
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
+    zone = kpis.report_zone()
     given = "start" in request.GET or "end" in request.GET
-    form = PeriodForm(request.GET if given else PeriodForm.default_days())
-    context = {"form": form, "reports": []}
-    if form.is_valid():
-        start, end = form.period()
-        # Each grouping is two or three aggregate queries, whatever the number of incidents.
-        for group in kpis.GROUPS:
-            report = kpis.kpi_report(start=start, end=end, group=group)
-            # The total is the table's last row.
-            context["reports"].append((GROUP_TITLES[group], report, [*report.rows, report.total]))
-        context.update(start=start, end=end)
-    return render(request, "workorders/kpis.html", context)
+    with timezone.override(zone):
+        form = PeriodForm(request.GET if given else PeriodForm.default_days())
+        valid = form.is_valid()
+        context = {"form": form, "reports": [], "zone": zone}
+        if valid:
+            start, end = form.period()
+            # Each grouping is two or three aggregate queries, whatever the number of incidents.
+            for group in kpis.GROUPS:
+                report = kpis.kpi_report(start=start, end=end, group=group)
+                # The total is the table's last row.
+                context["reports"].append((GROUP_TITLES[group], report, [*report.rows, report.total]))
+            context.update(start=start, end=end)
+    return render(request, "workorders/kpis/kpis.html", context, status=200 if valid else 400)

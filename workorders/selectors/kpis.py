@@ -28,8 +28,8 @@ remote resolution share, truck rolls avoided
 
 SLA compliance
     Work orders of any kind completed in the period (verified_at in the
-    period; a closed order was verified first): share with
-    verified_at <= sla_due_at.
+    period; a closed order was verified first): share whose SLA was met
+    (workorders.services.sla: verified by the due time).
 
 repeat faults within 30 days
     Incidents *opened* in the period on a connector that had another incident
@@ -47,8 +47,10 @@ any grouping's rows.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 
+from stations.models import Site
 from workorders.models import (
     Incident,
     IncidentResolution,
@@ -57,6 +59,7 @@ from workorders.models import (
     WorkOrderKind,
     WorkOrderStatus,
 )
+from workorders.services import sla
 
 GROUPS = ("site", "model", "technician")
 FIRST_TIME_FIX_WINDOW = timedelta(days=7)
@@ -241,7 +244,7 @@ def _work_order_tallies(tallies: dict[str, _Tally], *, start: datetime, end: dat
         .values(*fields)
         .annotate(
             n_completed=Count("pk"),
-            n_within_sla=Count("pk", filter=Q(verified_at__lte=F("sla_due_at"))),
+            n_within_sla=Count("pk", filter=sla.met_q()),
             n_corrective=Count("pk", filter=corrective),
             n_first_time=Count("pk", filter=corrective & ~another_order & ~came_back),
         )
@@ -287,3 +290,10 @@ def _technician_labels(tallies: dict[str, _Tally]) -> None:
     )
     for pk, first, last, username in names:
         tallies[str(pk)].label = f"{first} {last}".strip() or username
+
+
+def report_zone() -> str:
+    """The time zone whose days a KPI period counts: the sites' when they all share
+    one, else the portal's."""
+    zones = list(Site.objects.order_by().values_list("time_zone", flat=True).distinct()[:2])
+    return zones[0] if len(zones) == 1 and zones[0] else settings.TIME_ZONE
