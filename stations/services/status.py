@@ -66,10 +66,16 @@ def connector_status_report(
             or not trusted
             or effective >= connector.status_since
         ):
+            # "Faulted since" is when the fault began: a re-report of the same state
+            # (chargers repeat them) updates the details but not the start.
+            same_state = connector.status_since is not None and all(
+                getattr(connector, name) == fields[name] for name in ("status", "error_code", "vendor_error_code")
+            )
             for name, value in fields.items():
                 setattr(connector, name, value)
-            connector.status_since = effective
-            connector.status_clock_trusted = trusted
+            if not same_state:
+                connector.status_since = effective
+                connector.status_clock_trusted = trusted
             connector.save(update_fields=[*fields, "status_since", "status_clock_trusted"])
             live.station_changed(station_id)
     return event
