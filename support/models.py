@@ -142,9 +142,7 @@ class Ticket(models.Model):
     connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     session = models.ForeignKey(ChargingSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets")
-    work_order = models.ForeignKey(
-        WorkOrder, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
-    )
+    work_order = models.ForeignKey(WorkOrder, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets")
     tags = models.JSONField(default=list, blank=True)
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_tickets"
