@@ -304,3 +304,28 @@ class TroubleshootingStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category} {self.order}: {self.text[:40]}"
+
+
+class AvailabilityWatch(models.Model):
+    """A driver at a busy or broken charger asked to be told, once, when it is available again."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="availability_watches")
+    # None: any connector of the station becoming available will do.
+    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Past this the driver has gone elsewhere; nobody is told.
+    expires_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["station", "notified_at"], name="watch_station_pending_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "email"], condition=Q(notified_at__isnull=True), name="one_pending_watch_per_email"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} waits for {self.station_id}"
