@@ -367,6 +367,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
+        # The payment library logs every request it makes at INFO; its errors still show.
+        "stripe": {"level": "WARNING"},
         # Celery logs two lines for every task and the beat one for every send: with the
         # remediation sweep due every few seconds the log would say nothing else. Failures
         # are still logged; LOG_LEVEL=DEBUG brings these back.
