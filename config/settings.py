@@ -209,6 +209,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=PAYMENT_SWEEP_INTERVAL_S),
         "options": {"expires": PAYMENT_SWEEP_INTERVAL_S * 0.9},
     },
+    "support-sla-breaches": {
+        "task": "support.tasks.sla_breach_sweep",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
 }
 
 # --- Auth -----------------------------------------------------------------
