@@ -1,0 +1,517 @@
+"""Usage and availability of the network, computed by the database from the
+append-only status history and the sessions.
+
+The status history is a list of moments: each StatusEvent says "from now on,
+this port is X". A port's interval is one event up to the next event of the
+same port (LEAD over the port's events, ordered by arrival), the last one up to
+the end of the period. Intervals are clipped to the period; the event before
+the period's start says what the port was doing when it began.
+
+Times are turned into seconds since the epoch inside the query (`Epoch`), so
+the arithmetic after that is plain numbers and the same SQL runs on SQLite
+and PostgreSQL. Ports are connectors 1 and up: connector 0 speaks for the
+whole station and is not a place a car can charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection, models
+from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, Lead
+from django.utils import timezone
+
+from stations.models import ChargingSession, Connector, ConnectorStatus, Site, StatusEvent
+
+S = ConnectorStatus
+
+
+class UsageState(models.TextChoices):
+    """What a port's time was spent on."""
+
+    CHARGING = "charging"
+    OCCUPIED = "occupied", "occupied, not charging"
+    AVAILABLE = "available"
+    DOWN = "down", "down (faulted, unavailable, offline)"
+    UNKNOWN = "unknown", "not reported"
+
+
+# Reserved counts as occupied: the port is held for someone and nobody else can use it.
+STATE_OF_STATUS: dict[str, UsageState] = {
+    S.CHARGING: UsageState.CHARGING,
+    S.PREPARING: UsageState.OCCUPIED,
+    S.SUSPENDED_EV: UsageState.OCCUPIED,
+    S.SUSPENDED_EVSE: UsageState.OCCUPIED,
+    S.FINISHING: UsageState.OCCUPIED,
+    S.RESERVED: UsageState.OCCUPIED,
+    S.AVAILABLE: UsageState.AVAILABLE,
+    S.FAULTED: UsageState.DOWN,
+    S.UNAVAILABLE: UsageState.DOWN,
+    S.OFFLINE: UsageState.DOWN,
+    S.UNKNOWN: UsageState.UNKNOWN,
+}
+BUSY_STATES = (UsageState.CHARGING, UsageState.OCCUPIED)
+
+
+class Epoch(Func):
+    """Seconds since 1970-01-01 UTC, as a float, of a datetime column."""
+
+    output_field = models.FloatField()
+
+    def as_sqlite(self, compiler, conn, **extra):
+        # Django stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]"; julianday reads it, fractions included.
+        return self.as_sql(compiler, conn, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return self.as_sql(compiler, conn, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra)
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _state_case() -> Case:
+    whens = [When(status=status, then=Value(state.value)) for status, state in STATE_OF_STATUS.items()]
+    return Case(*whens, default=Value(UsageState.UNKNOWN.value), output_field=models.CharField())
+
+
+def _history(start: datetime, end: datetime, ports: QuerySet[Connector]) -> QuerySet[StatusEvent]:
+    """The ports' events that shape [start, end): those inside it, and each port's last one before it.
+
+    The last event before the start comes from a subquery per port on the
+    (connector, received_at) index, so a long history before the period is not read.
+    """
+    before = StatusEvent.objects.filter(connector=OuterRef("pk"), received_at__lt=start).order_by("-received_at", "-id")
+    opening = ports.annotate(opening_event=Subquery(before.values("pk")[:1])).filter(opening_event__isnull=False)
+    return StatusEvent.objects.filter(connector__in=ports).filter(
+        Q(received_at__gte=start, received_at__lt=end) | Q(pk__in=opening.values("opening_event"))
+    )
+
+
+def _intervals_sql(start: datetime, end: datetime, ports: QuerySet[Connector]) -> tuple[str, list]:
+    """SQL of one row per event: port, station, site, state, and its interval in epoch seconds
+    clipped to [start, end) (t0 < t1 for every row that counts)."""
+    events = (
+        _history(start, end, ports)
+        .annotate(
+            state=_state_case(),
+            t_from=Epoch("received_at"),
+            t_next=models.Window(
+                Lead(Epoch("received_at")),
+                partition_by=[F("connector_id")],
+                order_by=[F("received_at").asc(), F("id").asc()],
+            ),
+            site_ref=F("station__site_id"),
+        )
+        .values("connector_id", "station_id", "site_ref", "state", "t_from", "t_next")
+    )
+    inner, params = events.query.sql_with_params()
+    s, e = _epoch(start), _epoch(end)
+    # Clipping with CASE rather than GREATEST/LEAST: SQLite has neither by that name.
+    # The text is the ORM's compiled query and fixed names; every value travels as a parameter.
+    sql = f"""
+        SELECT connector_id, station_id, site_ref, state,
+               CASE WHEN t_from < %s THEN %s ELSE t_from END AS t0,
+               CASE WHEN t_next IS NULL OR t_next > %s THEN %s ELSE t_next END AS t1
+        FROM ({inner}) AS events
+    """  # noqa: S608
+    return sql, [s, s, e, e, *params]
+
+
+def _fetch(sql: str, params: Iterable) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchall()
+
+
+# -- Utilisation -------------------------------------------------------------------
+
+
+@dataclass
+class Utilisation:
+    """Seconds per state over a period, for one port, station, site or the network."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def covered(self) -> float:
+        return sum(self.seconds.values())
+
+    def share(self, state: str) -> float:
+        covered = self.covered
+        return self.seconds.get(state, 0.0) / covered if covered else 0.0
+
+    @property
+    def shares(self) -> list[tuple[UsageState, float]]:
+        return [(state, self.share(state)) for state in UsageState]
+
+    @property
+    def charging(self) -> float:
+        return self.share(UsageState.CHARGING)
+
+    @property
+    def busy(self) -> float:
+        return self.share(UsageState.CHARGING) + self.share(UsageState.OCCUPIED)
+
+    @property
+    def available(self) -> float:
+        return self.share(UsageState.AVAILABLE)
+
+    @property
+    def down(self) -> float:
+        return self.share(UsageState.DOWN)
+
+
+GROUP_COLUMNS = {"port": "connector_id", "station": "station_id", "site": "site_ref", "network": "0"}
+
+
+def utilisation(
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "station",
+    site_id: int | None = None,
+    station_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[int, Utilisation]:
+    """Share of time charging, occupied, available and down, per port, station, site
+    or for the whole network (key 0), over [start, end) (cut at `now`).
+
+    Shares are of the time the history covers: a port added during the period
+    counts from its first report. One query.
+    """
+    end = min(end, now or timezone.now())
+    ports = _ports(site_id=site_id, station_id=station_id)
+    if end <= start:
+        return {}
+    intervals, params = _intervals_sql(start, end, ports)
+    key = GROUP_COLUMNS[by]
+    # PostgreSQL reads GROUP BY 0 as a column position: the network is grouped by state alone.
+    group = f"{key}, state" if by != "network" else "state"
+    rows = _fetch(
+        f"""
+        SELECT {key} AS grp, state, SUM(t1 - t0)
+        FROM ({intervals}) AS intervals
+        WHERE t1 > t0
+        GROUP BY {group}
+        """,  # noqa: S608 - the ORM's compiled query and fixed names; values are parameters
+        params,
+    )
+    result: dict[int, Utilisation] = {}
+    for group, state, seconds in rows:
+        result.setdefault(group, Utilisation()).seconds[state] = float(seconds or 0)
+    return result
+
+
+def network_utilisation(**kwargs) -> Utilisation:
+    return utilisation(by="network", **kwargs).get(0, Utilisation())
+
+
+def _ports(*, site_id: int | None = None, station_id: int | None = None) -> QuerySet[Connector]:
+    ports = Connector.objects.filter(connector_id__gt=0)
+    if site_id:
+        ports = ports.filter(station__site_id=site_id)
+    if station_id:
+        ports = ports.filter(station_id=station_id)
+    return ports
+
+
+# -- When people charge: hour of day and weekday, in each site's time zone -----------
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (KeyError, ValueError):
+        return None
+
+
+def _local(extract, field_name: str, zones: list[str]) -> Case:
+    """`extract` of the field in the time zone of the session's site (the portal's without one)."""
+    default = timezone.get_current_timezone()
+    whens = [
+        When(station__site__time_zone=name, then=extract(field_name, tzinfo=zone))
+        for name in zones
+        if (zone := _zone(name)) is not None
+    ]
+    return Case(*whens, default=extract(field_name, tzinfo=default), output_field=models.IntegerField())
+
+
+@dataclass
+class HourCell:
+    sessions: int = 0
+    energy_wh: int = 0
+
+
+@dataclass
+class UsageByTime:
+    """Sessions started (and the energy they delivered) by local weekday (1 Monday..7 Sunday) and hour."""
+
+    cells: dict[tuple[int, int], HourCell]
+
+    def by_hour(self) -> list[HourCell]:
+        hours = [HourCell() for _ in range(24)]
+        for (_, hour), cell in self.cells.items():
+            hours[hour].sessions += cell.sessions
+            hours[hour].energy_wh += cell.energy_wh
+        return hours
+
+    def by_weekday(self) -> list[HourCell]:
+        days = [HourCell() for _ in range(7)]
+        for (day, _), cell in self.cells.items():
+            days[day - 1].sessions += cell.sessions
+            days[day - 1].energy_wh += cell.energy_wh
+        return days
+
+    def grid(self) -> list[list[HourCell]]:
+        """7 rows (Monday first) of 24 hours."""
+        return [[self.cells.get((day, hour), HourCell()) for hour in range(24)] for day in range(1, 8)]
+
+    @property
+    def peak_hour(self) -> int | None:
+        hours = self.by_hour()
+        best = max(range(24), key=lambda h: hours[h].sessions)
+        return best if hours[best].sessions else None
+
+    @property
+    def total_sessions(self) -> int:
+        return sum(cell.sessions for cell in self.cells.values())
+
+    @property
+    def total_energy_wh(self) -> int:
+        return sum(cell.energy_wh for cell in self.cells.values())
+
+
+def usage_by_time(
+    *, start: datetime, end: datetime, site_id: int | None = None, station_id: int | None = None
+) -> UsageByTime:
+    """Sessions started in [start, end) by the weekday and hour on the site's clock, with
+    their energy. Two queries: the time zones in use, then one grouped count."""
+    sessions = ChargingSession.objects.filter(start_at__gte=start, start_at__lt=end)
+    if site_id:
+        sessions = sessions.filter(station__site_id=site_id)
+    if station_id:
+        sessions = sessions.filter(station_id=station_id)
+    zones = sorted(
+        {name for name in Site.objects.filter(stations__sessions__in=sessions).values_list("time_zone", flat=True)}
+    )
+    rows = (
+        sessions.annotate(local_day=_local(ExtractIsoWeekDay, "start_at", zones))
+        .annotate(local_hour=_local(ExtractHour, "start_at", zones))
+        .values("local_day", "local_hour")
+        .annotate(count=Count("id"), energy=Coalesce(Sum("energy_wh"), 0))
+        .order_by()
+    )
+    return UsageByTime(
+        {(row["local_day"], row["local_hour"]): HourCell(row["count"], int(row["energy"])) for row in rows}
+    )
+
+
+# -- Sites where every port is taken at once -------------------------------------------
+
+
+@dataclass
+class AllBusy:
+    site: Site
+    ports: int
+    periods: int
+    seconds: float
+    longest: float
+    period_seconds: float
+
+    @property
+    def share(self) -> float:
+        return self.seconds / self.period_seconds if self.period_seconds else 0.0
+
+    @property
+    def average(self) -> float:
+        return self.seconds / self.periods if self.periods else 0.0
+
+
+def all_busy_sites(
+    *, start: datetime, end: datetime, site_id: int | None = None, now: datetime | None = None, limit: int = 20
+) -> list[AllBusy]:
+    """Sites where every port was occupied (charging or held) at the same time, with how
+    often, for how long in all and at the longest, busiest first.
+
+    Each occupied interval adds one at its start and takes one away at its end;
+    the changes of a site at the same instant are summed first (a port going
+    from Charging to Finishing is no gap), and a running sum over the site's
+    changes is the number of ports occupied from that instant to the next. A
+    period is a run of consecutive instants where that number reaches the
+    site's port count. Two queries: the periods, then their sites.
+    """
+    end = min(end, now or timezone.now())
+    if end <= start:
+        return []
+    ports = _ports(site_id=site_id).filter(station__site__isnull=False)
+    intervals, params = _intervals_sql(start, end, ports)
+    port_counts, count_params = (
+        ports.annotate(site_key=F("station__site_id"))
+        .values("site_key")
+        .annotate(n=Count("id"))
+        .values("site_key", "n")
+        .order_by()
+    ).query.sql_with_params()
+    busy = ", ".join(["%s"] * len(BUSY_STATES))
+    sql = f"""
+        WITH occupied AS (
+            SELECT site_ref, t0, t1 FROM ({intervals}) AS intervals
+            WHERE t1 > t0 AND state IN ({busy})
+        ),
+        changes AS (
+            SELECT site_ref, t, SUM(d) AS d FROM (
+                SELECT site_ref, t0 AS t, 1 AS d FROM occupied
+                UNION ALL
+                SELECT site_ref, t1 AS t, -1 AS d FROM occupied
+            ) AS deltas
+            GROUP BY site_ref, t
+        ),
+        running AS (
+            SELECT site_ref, t,
+                   SUM(d) OVER (PARTITION BY site_ref ORDER BY t ROWS UNBOUNDED PRECEDING) AS taken,
+                   LEAD(t) OVER (PARTITION BY site_ref ORDER BY t) AS t_next
+            FROM changes
+        ),
+        flagged AS (
+            SELECT running.site_ref, t, t_next,
+                   CASE WHEN taken >= port_counts.n THEN 1 ELSE 0 END AS full_site
+            FROM running JOIN ({port_counts}) AS port_counts ON port_counts.site_key = running.site_ref
+        ),
+        starts AS (
+            SELECT site_ref, t, t_next, full_site,
+                   CASE WHEN full_site = 1
+                        AND COALESCE(LAG(full_site) OVER (PARTITION BY site_ref ORDER BY t), 0) = 0
+                        THEN 1 ELSE 0 END AS starts_period
+            FROM flagged
+        ),
+        islands AS (
+            SELECT site_ref, t, t_next, full_site,
+                   SUM(starts_period) OVER (PARTITION BY site_ref ORDER BY t ROWS UNBOUNDED PRECEDING) AS period_no
+            FROM starts
+        ),
+        periods AS (
+            SELECT site_ref, period_no, SUM(t_next - t) AS length
+            FROM islands WHERE full_site = 1 AND t_next IS NOT NULL
+            GROUP BY site_ref, period_no
+        )
+        SELECT periods.site_ref, port_counts.n, COUNT(*), SUM(length), MAX(length)
+        FROM periods JOIN ({port_counts}) AS port_counts ON port_counts.site_key = periods.site_ref
+        GROUP BY periods.site_ref, port_counts.n
+        ORDER BY SUM(length) DESC, periods.site_ref
+        LIMIT %s
+    """  # noqa: S608 - the ORM's compiled queries and fixed names; values are parameters
+    rows = _fetch(sql, [*params, *[state.value for state in BUSY_STATES], *count_params, *count_params, limit])
+    sites = Site.objects.in_bulk([row[0] for row in rows])
+    span = (end - start).total_seconds()
+    return [
+        AllBusy(
+            site=sites[site_ref],
+            ports=n,
+            periods=periods,
+            seconds=float(total),
+            longest=float(longest),
+            period_seconds=span,
+        )
+        for site_ref, n, periods, total, longest in rows
+        if site_ref in sites
+    ]
+
+
+# -- Now, and faults ------------------------------------------------------------------
+
+
+@dataclass
+class NetworkNow:
+    ports: int
+    available: int
+    charging: int
+    occupied: int
+    faulted: int
+    unavailable: int
+    offline: int
+    stations: int
+    stations_offline: int
+
+    @property
+    def other(self) -> int:
+        counted = self.available + self.charging + self.occupied + self.faulted + self.unavailable + self.offline
+        return self.ports - counted
+
+
+def network_now(*, site_id: int | None = None) -> NetworkNow:
+    """The ports by what they are doing now; a port of a station marked offline is offline
+    whatever it last reported. One query."""
+    ports = _ports(site_id=site_id)
+    online = Q(station__offline=False)
+    occupied = [status for status, state in STATE_OF_STATUS.items() if state == UsageState.OCCUPIED]
+    figures = ports.aggregate(
+        ports=Count("id"),
+        available=Count("id", filter=online & Q(status=S.AVAILABLE)),
+        charging=Count("id", filter=online & Q(status=S.CHARGING)),
+        occupied=Count("id", filter=online & Q(status__in=occupied)),
+        faulted=Count("id", filter=online & Q(status=S.FAULTED)),
+        unavailable=Count("id", filter=online & Q(status=S.UNAVAILABLE)),
+        offline=Count("id", filter=Q(station__offline=True) | Q(status=S.OFFLINE)),
+        stations=Count("station", distinct=True),
+        stations_offline=Count("station", distinct=True, filter=Q(station__offline=True)),
+    )
+    return NetworkNow(**figures)
+
+
+@dataclass(frozen=True)
+class FaultCount:
+    label: str
+    key: str
+    count: int
+
+
+def faults_by_error_code(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
+    """Faulted reports of ports in [start, end) by OCPP errorCode. One query."""
+    rows = (
+        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_code")[:limit]
+    )
+    return [FaultCount(row["error_code"] or "–", row["error_code"], row["n"]) for row in rows]
+
+
+def faults_by_model(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
+    """Faulted reports in [start, end) by the station's vendor and model. One query."""
+    rows = (
+        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
+        .values("station__vendor", "station__model")
+        .annotate(n=Count("id"))
+        .order_by("-n", "station__vendor", "station__model")[:limit]
+    )
+    return [
+        FaultCount(
+            f"{row['station__vendor']} {row['station__model']}".strip() or "unknown model",
+            row["station__model"],
+            row["n"],
+        )
+        for row in rows
+    ]
+
+
+# -- Periods -----------------------------------------------------------------------
+
+
+PERIODS = {
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "90d": ("Last 90 days", timedelta(days=90)),
+}
+DEFAULT_PERIOD = "30d"
+
+
+def period_bounds(key: str | None, now: datetime) -> tuple[str, datetime, datetime]:
+    """A named period ending now; an unknown name is the default one."""
+    key = key if key in PERIODS else DEFAULT_PERIOD
+    return key, now - PERIODS[key][1], now
