@@ -112,13 +112,34 @@ class ConnectorStatus(models.TextChoices):
     UNKNOWN = "Unknown"
 
 
+class ChargePointErrorCode(models.TextChoices):
+    """The errorCode of an OCPP 1.6 StatusNotification (the vendor's own code travels apart)."""
+
+    CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
+    EV_COMMUNICATION_ERROR = "EVCommunicationError"
+    GROUND_FAILURE = "GroundFailure"
+    HIGH_TEMPERATURE = "HighTemperature"
+    INTERNAL_ERROR = "InternalError"
+    LOCAL_LIST_CONFLICT = "LocalListConflict"
+    NO_ERROR = "NoError"
+    OTHER_ERROR = "OtherError"
+    OVER_CURRENT_FAILURE = "OverCurrentFailure"
+    OVER_VOLTAGE = "OverVoltage"
+    POWER_METER_FAILURE = "PowerMeterFailure"
+    POWER_SWITCH_FAILURE = "PowerSwitchFailure"
+    READER_FAILURE = "ReaderFailure"
+    RESET_FAILURE = "ResetFailure"
+    UNDER_VOLTAGE = "UnderVoltage"
+    WEAK_SIGNAL = "WeakSignal"
+
+
 class Connector(models.Model):
     """A connector as OCPP numbers it; connector 0 stands for the whole station."""
 
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="connectors")
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=ConnectorStatus.choices, default=ConnectorStatus.UNKNOWN)
-    error_code = models.CharField(max_length=30, default="NoError")
+    error_code = models.CharField(max_length=30, default=ChargePointErrorCode.NO_ERROR)
     vendor_error_code = models.CharField(max_length=50, blank=True)
     vendor_id = models.CharField(max_length=255, blank=True)
     info = models.CharField(max_length=50, blank=True)
@@ -148,7 +169,7 @@ class StatusEvent(models.Model):
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="status_events")
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="status_events")
     status = models.CharField(max_length=16, choices=ConnectorStatus.choices)
-    error_code = models.CharField(max_length=30, default="NoError")
+    error_code = models.CharField(max_length=30, default=ChargePointErrorCode.NO_ERROR)
     vendor_error_code = models.CharField(max_length=50, blank=True)
     vendor_id = models.CharField(max_length=255, blank=True)
     info = models.CharField(max_length=50, blank=True)

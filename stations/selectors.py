@@ -3,7 +3,7 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Length, Substr
 
-from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
+from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, FrameLog, RemoteCommand
 
 RECENT_FRAMES = 200
 RECENT_SESSIONS = 20
@@ -20,7 +20,7 @@ def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
     qs = (
         ChargingStation.objects.select_related("site")
         .prefetch_related(Prefetch("connectors", queryset=Connector.objects.order_by("connector_id")))
-        .annotate(faulted_connectors=Count("connectors", filter=Q(connectors__status="Faulted")))
+        .annotate(faulted_connectors=Count("connectors", filter=Q(connectors__status=ConnectorStatus.FAULTED)))
         .order_by("identity")
     )
     if q := filters.get("q"):
@@ -31,12 +31,12 @@ def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
     if connected in ("yes", "no"):
         qs = qs.filter(connected=connected == "yes")
     if status := filters.get("status"):
-        if status == "Offline":
+        if status == ConnectorStatus.OFFLINE:
             qs = qs.filter(offline=True)
         else:
             qs = qs.filter(connectors__status=status).distinct()
     if filters.get("faulted") == "yes":
-        qs = qs.filter(connectors__status="Faulted").distinct()
+        qs = qs.filter(connectors__status=ConnectorStatus.FAULTED).distinct()
     return qs
 
 

@@ -1,47 +1,27 @@
 """Operator pages for stations. Reads go through selectors; no rules here."""
 
 import json
+from functools import cached_property
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.views import View
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django.views.generic import ListView, TemplateView
 
 from config.roles import PortalPermissionMixin
 from stations import selectors
-from stations.forms import CommandForm
+from stations.forms import CommandForm, StationChoices
 from stations.models import ChargingStation, CommandStatus, ConnectorStatus, Site
 from stations.services import command_access, commands, diagnostics
+from stations.services import command_catalogue as catalogue
 
-
-def _quick_commands(connectors) -> list[tuple[str, str, dict]]:
-    """The everyday commands, one button each."""
-    buttons = [
-        ("Trigger status", "TriggerMessage", {"requestedMessage": "StatusNotification"}),
-        ("Soft reset", "Reset", {"type": "Soft"}),
-        ("Hard reset", "Reset", {"type": "Hard"}),
-    ]
-    for connector in connectors:
-        if connector.connector_id:
-            buttons.append(
-                (f"Unlock {connector.connector_id}", "UnlockConnector", {"connectorId": connector.connector_id})
-            )
-    buttons += [
-        ("Make unavailable", "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
-        ("Make available", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
-        ("Get configuration", "GetConfiguration", {}),
-        ("Clear cache", "ClearCache", {}),
-    ]
-    return buttons
+VIEW_STATIONS = "stations.view_chargingstation"
 
 
 class StationListView(PortalPermissionMixin, ListView):
-    permission_required = "stations.view_chargingstation"
+    permission_required = VIEW_STATIONS
     template_name = "stations/station_list.html"
     context_object_name = "stations"
     paginate_by = 50
@@ -63,64 +43,112 @@ class StationListView(PortalPermissionMixin, ListView):
 
 
 class StationDetailView(PortalPermissionMixin, TemplateView):
-    permission_required = "stations.view_chargingstation"
+    permission_required = VIEW_STATIONS
     template_name = "stations/station_detail.html"
+    command_form: CommandForm | None = None  # a refused command's form, shown again as typed
+
+    @cached_property
+    def station(self) -> ChargingStation:
+        try:
+            return selectors.station_detail(identity=self.kwargs["identity"])
+        except ChargingStation.DoesNotExist:
+            raise Http404("No such station") from None
+
+    @cached_property
+    def connectors(self):
+        return selectors.station_connectors(station=self.station)
+
+    @cached_property
+    def command_actions(self) -> list[str]:
+        return command_access.allowed_actions(self.request.user, self.station, catalogue.ACTIONS)
+
+    # The command panel is read by the whole page only (the template asks `view`
+    # for it), so the live fragment refreshed on every push costs none of its queries.
+    @cached_property
+    def form(self) -> CommandForm:
+        if self.command_form is not None:
+            return self.command_form
+        return CommandForm(choices=StationChoices.of(self.station, self.connectors), actions=self.command_actions)
+
+    @cached_property
+    def quick_commands(self) -> list[catalogue.QuickCommand]:
+        return catalogue.quick_commands(connector_ids=self.form.choices.connector_ids, actions=self.command_actions)
+
+    @cached_property
+    def catalogue_for_page(self) -> dict:
+        return catalogue.catalogue_for_page(self.command_actions)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        try:
-            station = selectors.station_detail(identity=kwargs["identity"])
-        except ChargingStation.DoesNotExist:
-            raise Http404("No such station") from None
-        user = self.request.user
-        can_see_frames = user.has_perm("stations.view_framelog")
-        connectors = selectors.station_connectors(station=station)
-        allowed = command_access.allowed_actions(user, station, commands.ACTIONS)
+        station = self.station
+        can_see_frames = self.request.user.has_perm("stations.view_framelog")
         context.update(
             station=station,
-            command_actions=allowed,
-            quick_commands=[
-                (label, action, json.dumps(payload))
-                for label, action, payload in _quick_commands(connectors)
-                if action in allowed
-            ],
-            disruptive_json=json.dumps(sorted(commands.DISRUPTIVE)),
+            command_actions=self.command_actions,
+            disruptive_json=json.dumps(sorted(catalogue.DISRUPTIVE)),
             recent_commands=selectors.station_recent_commands(station=station),
-            connectors=connectors,
+            connectors=self.connectors,
             sessions=selectors.station_recent_sessions(station=station),
             frames=selectors.station_recent_frames(station=station) if can_see_frames else None,
         )
         return context
 
 
-class StationCommandView(LoginRequiredMixin, View):
-    """Send a remote command from the station page; its outcome arrives live."""
+class StationCommandView(StationDetailView):
+    """Send a remote command from the station page; its outcome arrives live.
+
+    A refused command shows the station page again, its form as it was typed and
+    the reason beside it, with a 4xx status. Someone who may not see the page (a
+    technician acting on the station of their work) gets the reason as text."""
+
+    http_method_names = ["post"]
+
+    def has_permission(self) -> bool:
+        # Sending is command_request's to judge (a technician may act on the station of
+        # their work without seeing the station list); the page asks only for a login.
+        return self.request.user.is_authenticated
 
     def post(self, request, identity: str):
-        station = get_object_or_404(ChargingStation, identity=identity)
-        form = CommandForm(request.POST)
-        if not form.is_valid():
-            return HttpResponseBadRequest(form.errors.as_text())
-        action = form.cleaned_data["action"]
-        if not command_access.can_send(request.user, station, action):
-            raise PermissionDenied(f"you may not send {action} to this station")
-        if action in commands.DISRUPTIVE and not form.cleaned_data["confirm"]:
-            return HttpResponseBadRequest(f"{action} interrupts the station: confirm it to send it")
+        station = self.station
+        form = CommandForm(
+            request.POST, choices=StationChoices.of(station, self.connectors), actions=self.command_actions
+        )
+        valid = form.is_valid()
+        action = form.cleaned_data.get("action") or request.POST.get("action", "")
+        confirmed = form.cleaned_data.get("confirm", False)
         try:
-            command = commands.command_send(
+            if not valid:
+                # Who may send it and whether it was confirmed come before the payload, as on the API.
+                commands.command_check(station=station, action=action, by=request.user, confirmed=confirmed)
+                return self._refused(form, status=400)
+            command = commands.command_request(
                 station=station,
                 action=action,
-                payload=form.cleaned_data["payload"],
-                requested_by=request.user,
-                wait=False,
+                payload=form.cleaned_data["command_payload"],
+                by=request.user,
+                confirmed=confirmed,
+                via="station page",
             )
-        except commands.CommandInvalid as exc:
-            return HttpResponseBadRequest(str(exc))
+        except commands.CommandRefused as exc:
+            # A schema error of a payload built from the fields belongs to the form, not the JSON box.
+            field = exc.field if exc.field != "payload" or form.data.get("payload") else None
+            form.add_error(field, str(exc))
+            return self._refused(form, status=403 if exc.forbidden else 400, reason=exc.reason)
         if command.status == CommandStatus.OFFLINE:
             messages.warning(request, f"{action} not sent: the station is not connected")
         else:
             messages.info(request, f"{action} sent; its outcome appears in the command history")
         return redirect("stations:station-detail", identity=station.identity)
+
+    def _refused(self, form: CommandForm, *, status: int, reason: str = "") -> HttpResponse:
+        if not self.request.user.has_perm(VIEW_STATIONS):
+            text = "; ".join(message for errors in form.errors.values() for message in errors)
+            return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+        self.command_form = form
+        context = self.get_context_data(
+            command_refused=True, needs_confirmation=reason == commands.CommandRefused.CONFIRMATION
+        )
+        return self.render_to_response(context, status=status)
 
 
 @csrf_exempt

@@ -151,6 +151,7 @@ def test_operator_pages_show_hostile_station_data_as_text_and_still_work(ocpp_se
 
         # A command typed in by hand, with scripts in its payload and in the charger's answer.
         page.select_option("form.advanced select[name=action]", "DataTransfer")
+        page.click("form.advanced details.raw-payload summary")  # typed JSON is the advanced way
         page.fill("form.advanced textarea[name=payload]", f'{{"vendorId": "{SHORT}", "data": "{TEMPLATE}"}}')
         page.click("form.advanced button[type=submit]")
         page.wait_for_function(

@@ -1,5 +1,7 @@
 """Operator pages: who may see them, what they show, and a fixed number of queries."""
 
+import html
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -202,7 +204,7 @@ def test_bad_command_from_the_page_is_a_clear_400(client, actors, form, message)
     client.force_login(actors.operator)
     response = client.post(reverse("stations:station-command", args=[station.identity]), form)
     assert response.status_code == 400
-    assert message in response.content.decode()
+    assert message in html.unescape(response.content.decode())  # shown on the station page, as text
     assert not RemoteCommand.objects.exists()
 
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from config.roles import ModelViewPermission
 from stations import selectors
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
-from stations.services import command_access, commands
+from stations.services import commands
 
 from . import filters, serializers
 
@@ -91,7 +91,11 @@ class CommandViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class StationCommandView(APIView):
-    """Send a remote command to a station; by default waits for the charger's answer."""
+    """Send a remote command to a station; by default waits for the charger's answer.
+
+    Refused as on the station page: 403 when the user may not send this action
+    here, 400 when it interrupts the station and `confirm` is not true, or when
+    the payload breaks the OCPP schema."""
 
     permission_classes = [IsAuthenticated]
 
@@ -101,20 +105,19 @@ class StationCommandView(APIView):
         body = serializers.CommandRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        if not command_access.can_send(request.user, station, data["action"]):
-            raise PermissionDenied(f"you may not send {data['action']} to {identity}")
-        if data["action"] in commands.DISRUPTIVE and not data["confirm"]:
-            raise ValidationError({"confirm": f"{data['action']} interrupts the station; send confirm=true"})
         try:
-            command = commands.command_send(
+            command = commands.command_request(
                 station=station,
                 action=data["action"],
                 payload=data["payload"],
-                requested_by=request.user,
-                requested_via="api",
+                by=request.user,
+                confirmed=data["confirm"],
+                via="api",
                 timeout_s=data["timeout"],
                 wait=data["wait"],
             )
-        except commands.CommandInvalid as exc:
-            raise ValidationError({"payload": str(exc)}) from None
+        except commands.CommandRefused as exc:
+            if exc.forbidden:
+                raise PermissionDenied(str(exc)) from None
+            raise ValidationError({exc.field or "non_field_errors": [str(exc)]}) from None
         return Response(serializers.CommandSerializer(command).data, status=status.HTTP_201_CREATED)

@@ -1,18 +1,19 @@
 """Who may send which command to which station.
 
-Operators may send anything anywhere. Support agents may start/stop a
-session and unlock a connector. Technicians may send on-site commands, but
-only to stations their own open work gives them: other apps register a rule
-that answers "is this station part of this user's work?" (the stations app
-does not know about work orders).
+Operators may send anything anywhere. Support agents may send the actions the
+catalogue marks for drivers (start/stop a session, unlock a connector).
+Technicians may send the on-site ones, but only to stations their own open
+work gives them: other apps register a rule that answers "is this station part
+of this user's work?" (the stations app does not know about work orders).
+Nobody (None) stands for the system itself: remediation, maintenance, the
+command line.
 """
 
 from collections.abc import Callable
 
 from stations.models import ChargingStation
 
-DRIVER_ACTIONS = frozenset({"RemoteStartTransaction", "RemoteStopTransaction", "UnlockConnector"})
-ONSITE_ACTIONS = frozenset({"Reset", "UnlockConnector", "TriggerMessage", "ChangeAvailability"})
+from .command_catalogue import DRIVER_ACTIONS, ONSITE_ACTIONS
 
 StationRule = Callable[[object, ChargingStation], bool]
 _station_work_rules: list[StationRule] = []
@@ -29,7 +30,9 @@ def station_in_users_work(user, station: ChargingStation) -> bool:
 
 
 def allowed_actions(user, station: ChargingStation, actions) -> list[str]:
-    """The subset of `actions` this user may send to this station."""
+    """The subset of `actions` this user (None: the system) may send to this station."""
+    if user is None:
+        return list(actions)
     if not user.is_authenticated:
         return []
     if user.has_perm("stations.send_any_command"):

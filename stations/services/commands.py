@@ -1,5 +1,6 @@
 """Remote commands: any process asks, the process holding the charger's socket sends.
 
+    command_request()  ─► who may send it, confirmed?  (the catalogue's rules; CommandRefused)
     command_send()  ─► RemoteCommand row (pending) ─► channel layer group of the station
                         └► the OCPP consumer holding the socket claims it (sent), sends the
                            CALL, waits for the answer or its timeout, and calls command_complete()
@@ -12,6 +13,7 @@ outcome (a reply channel makes that immediate) or return at once.
 
 import asyncio
 import logging
+import time
 import weakref
 from datetime import datetime, timedelta
 
@@ -32,48 +34,11 @@ from stations.models import (
 from stations.ocpp.protocol import ErrorCode, OcppError
 from stations.ocpp.validation import validate
 
-from . import configuration, diagnostics, live
+from . import command_access, configuration, diagnostics, live
+from .command_catalogue import ACTIONS, CATALOGUE, Action
 
 logger = logging.getLogger(__name__)
 
-# Every message OCPP 1.6 lets the central system send.
-ACTIONS = (
-    "Reset",
-    "UnlockConnector",
-    "ChangeAvailability",
-    "RemoteStartTransaction",
-    "RemoteStopTransaction",
-    "TriggerMessage",
-    "GetConfiguration",
-    "ChangeConfiguration",
-    "ClearCache",
-    "GetDiagnostics",
-    "UpdateFirmware",
-    "ReserveNow",
-    "CancelReservation",
-    "SetChargingProfile",
-    "ClearChargingProfile",
-    "GetCompositeSchedule",
-    "DataTransfer",
-    "GetLocalListVersion",
-    "SendLocalList",
-)
-# Commands that interrupt charging or change how the station behaves: the
-# portal asks for confirmation before sending them.
-DISRUPTIVE = frozenset(
-    {
-        "Reset",
-        "ChangeAvailability",
-        "RemoteStopTransaction",
-        "UpdateFirmware",
-        "ChangeConfiguration",
-        "ClearCache",
-        "SetChargingProfile",
-        "ClearChargingProfile",
-        "SendLocalList",
-        "UnlockConnector",
-    }
-)
 DEFAULT_TIMEOUT_S = 30.0
 
 # The `status` values of CALLRESULTs and what they mean for the command.
@@ -82,8 +47,39 @@ _NOT_SUPPORTED = {"NotSupported", "NotImplemented", "VersionMismatch"}
 _ERROR_NOT_SUPPORTED = {ErrorCode.NOT_IMPLEMENTED, ErrorCode.NOT_SUPPORTED}
 
 
-class CommandInvalid(ValueError):
-    """The command cannot be sent as asked (unknown action, payload against the schema)."""
+class CommandRefused(ValueError):
+    """A command that will not be sent, and why, in words for the person who asked.
+
+    `reason` says which rule refused it; `field` names what to correct (the
+    request's "action", "payload" or "confirm"), so a page or the API can show
+    the message beside it.
+    """
+
+    UNKNOWN = "unknown"
+    PERMISSION = "permission"
+    CONFIRMATION = "confirmation"
+    PAYLOAD = "payload"
+    _FIELDS = {UNKNOWN: "action", PERMISSION: None, CONFIRMATION: "confirm", PAYLOAD: "payload"}
+
+    def __init__(self, message: str, *, reason: str = PAYLOAD):
+        super().__init__(message)
+        self.reason = reason
+        self.field = self._FIELDS[reason]
+
+    @property
+    def forbidden(self) -> bool:
+        return self.reason == self.PERMISSION
+
+
+# The name the command line and older callers catch.
+CommandInvalid = CommandRefused
+
+
+def _catalogued(action: str) -> Action:
+    spec = CATALOGUE.get(action)
+    if spec is None:
+        raise CommandRefused(f"unknown command {action!r}; one of: {', '.join(ACTIONS)}", reason=CommandRefused.UNKNOWN)
+    return spec
 
 
 def station_group(station_id: int) -> str:
@@ -100,10 +96,9 @@ def command_create(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> RemoteCommand:
     """Validate and record a command. It is not sent until dispatched."""
-    if action not in ACTIONS:
-        raise CommandInvalid(f"unknown command {action!r}; one of: {', '.join(ACTIONS)}")
+    _catalogued(action)
     if not 1 <= timeout_s <= 600:
-        raise CommandInvalid("timeout must be between 1 and 600 seconds")
+        raise CommandRefused("timeout must be between 1 and 600 seconds")
     payload = dict(payload or {})
     with transaction.atomic():
         reservation = None
@@ -115,7 +110,7 @@ def command_create(
         try:
             payload, _ = validate(action, payload)
         except OcppError as exc:
-            raise CommandInvalid(f"{action} payload: {exc.description}") from None
+            raise CommandRefused(f"{action} payload: {exc.description}") from None
         command = RemoteCommand.objects.create(
             station=station,
             action=action,
@@ -139,9 +134,9 @@ def _reservation_for(station: ChargingStation, payload: dict) -> Reservation:
         expires = datetime.fromisoformat(str(payload["expiryDate"]))
         connector_id, id_tag = int(payload["connectorId"]), str(payload["idTag"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CommandInvalid(f"ReserveNow needs connectorId, idTag and expiryDate: {exc}") from None
+        raise CommandRefused(f"ReserveNow needs connectorId, idTag and expiryDate: {exc}") from None
     if expires.tzinfo is None:
-        raise CommandInvalid("ReserveNow expiryDate needs a time zone")
+        raise CommandRefused("ReserveNow expiryDate needs a time zone")
     return Reservation.objects.create(station=station, connector_id=connector_id, id_tag=id_tag, expires_at=expires)
 
 
@@ -192,8 +187,10 @@ def command_send(
 ) -> RemoteCommand:
     """Create, dispatch and (when `wait`) wait for a command, from sync code.
 
-    When nobody answers within the timeout (the station's process died, the
-    charger is silent) the command ends as timed out, never open forever.
+    No permission or confirmation is asked here: people's commands go through
+    command_request. When nobody answers within the timeout (the station's
+    process died, the charger is silent) the command ends as timed out, never
+    open forever.
     """
     in_transaction = transaction.get_connection().in_atomic_block
     if wait and in_transaction:
@@ -211,12 +208,91 @@ def command_send(
         transaction.on_commit(lambda: async_to_sync(dispatch)(command, wait=False))
         return command
     async_to_sync(dispatch)(command, wait=wait)
-    if wait:
+    return _ended_or_timed_out(command) if wait else command
+
+
+def _ended_or_timed_out(command: RemoteCommand) -> RemoteCommand:
+    command.refresh_from_db()
+    if command.is_open:
+        _finish(command.pk, CommandStatus.TIMED_OUT, error_description="no answer within the timeout")
         command.refresh_from_db()
-        if command.is_open:
-            _finish(command.pk, CommandStatus.TIMED_OUT, error_description="no answer within the timeout")
-            command.refresh_from_db()
     return command
+
+
+def command_check(*, station: ChargingStation, action: str, by, confirmed: bool) -> None:
+    """May `by` (a user; None for the system) send `action` to `station` now?
+
+    Raises CommandRefused: an action OCPP 1.6 does not let us send, one this
+    person may not send here, or one that interrupts the station and was not
+    confirmed. The payload is judged when the command is created.
+    """
+    spec = _catalogued(action)
+    if not command_access.can_send(by, station, action):
+        raise CommandRefused(f"you may not send {action} to {station.identity}", reason=CommandRefused.PERMISSION)
+    if spec.disruptive and not confirmed:
+        raise CommandRefused(
+            f"{action} interrupts the station: confirm it to send it", reason=CommandRefused.CONFIRMATION
+        )
+
+
+def command_request(
+    *,
+    station: ChargingStation,
+    action: str,
+    payload: dict | None = None,
+    by,
+    confirmed: bool = False,
+    via: str = "",
+    wait: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    send: bool = True,
+) -> RemoteCommand:
+    """Ask a charger to act: the one way people and the system do it.
+
+    `by` is the person asking, or None for the system (remediation, maintenance),
+    which then names itself in `via`. Refusals (unknown action, permission,
+    missing confirmation, a payload against the OCPP schema) raise
+    CommandRefused before anything is recorded. With `send=False` the command is
+    only recorded, for a caller that keeps its own step row with it in the same
+    transaction and sends it with command_outcome once that is committed.
+    """
+    if by is None and not via:
+        raise ValueError("the system names itself in `via` when no person asks")
+    command_check(station=station, action=action, by=by, confirmed=confirmed)
+    if not send:
+        return command_create(
+            station=station, action=action, payload=payload, requested_by=by, requested_via=via, timeout_s=timeout_s
+        )
+    return command_send(
+        station=station,
+        action=action,
+        payload=payload,
+        requested_by=by,
+        requested_via=via,
+        timeout_s=timeout_s,
+        wait=wait,
+    )
+
+
+def command_outcome(*, command: RemoteCommand, poll_s: float = 0.25, grace_s: float = 5.0) -> RemoteCommand:
+    """How a command recorded earlier ended, sending it only if no process has.
+
+    For a caller picking up after itself (a retried task): a pending command is
+    dispatched (claiming it is compare-and-swap, so a second message for it sends
+    nothing twice); one already sent is waited for on its row, since whoever was
+    told its answer is gone; an ended one is returned as it is.
+    """
+    command.refresh_from_db()
+    if command.status == CommandStatus.PENDING:
+        async_to_sync(dispatch)(command, wait=True)
+    elif command.status == CommandStatus.SENT:
+        deadline = (command.sent_at or command.created_at) + timedelta(seconds=command.timeout_s + grace_s)
+        while command.is_open and timezone.now() < deadline:
+            time.sleep(poll_s)
+            command.refresh_from_db(fields=["status"])
+    else:
+        return command
+    return _ended_or_timed_out(command)
 
 
 def command_claim(*, command_id: int, unique_id: str, now: datetime | None = None) -> RemoteCommand | None:

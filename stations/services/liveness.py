@@ -7,7 +7,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from stations.models import ChargingStation, Connector, StatusEvent, StatusEventSource
+from stations.models import (
+    ChargePointErrorCode,
+    ChargingStation,
+    Connector,
+    ConnectorStatus,
+    StatusEvent,
+    StatusEventSource,
+)
 
 from . import events as status_events
 from . import live
@@ -92,7 +99,9 @@ def stations_mark_silent_offline(*, now: datetime | None = None) -> list[int]:
                     offline=True, connected=False
                 ):
                     continue
-                _record_station_wide([station_id], source=StatusEventSource.OFFLINE_SWEEP, now=now, status="Offline")
+                _record_station_wide(
+                    [station_id], source=StatusEventSource.OFFLINE_SWEEP, now=now, status=ConnectorStatus.OFFLINE
+                )
                 live.station_changed(station_id)
             marked.append(station_id)
     return marked
@@ -114,7 +123,7 @@ def _record_station_wide(station_ids: list[int], *, source: str, now: datetime, 
             station_id=connector.station_id,
             connector=connector,
             status=status or connector.status,
-            error_code="NoError" if status else connector.error_code,
+            error_code=ChargePointErrorCode.NO_ERROR if status else connector.error_code,
             vendor_error_code="" if status else connector.vendor_error_code,
             source=source,
             received_at=now,

@@ -7,12 +7,11 @@ to `verified` by hand.
 """
 
 import uuid
-from dataclasses import dataclass
 
 from django.core.files.uploadedfile import UploadedFile
 
 from stations.models import ChargingStation, Connector
-from stations.services import command_access, commands
+from stations.services import command_access, command_catalogue, commands
 from workorders.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderChange, WorkOrderPhoto, WorkOrderStatus
 
 from . import lifecycle, verification
@@ -94,43 +93,20 @@ def workorder_move(*, work_order: WorkOrder, to: str, by, resolution_code: str =
     return lifecycle.workorder_transition(work_order=work_order, to=to, by=by, via=VIA, note=note)
 
 
-@dataclass(frozen=True)
-class OnsiteCommand:
-    key: str
-    label: str
-    action: str
-    payload: dict
-
-    @property
-    def disruptive(self) -> bool:
-        return self.action in commands.DISRUPTIVE
+# The work order's buttons are the catalogue's quick commands (same keys, labels and payloads).
+OnsiteCommand = command_catalogue.QuickCommand
 
 
 def onsite_commands(*, work_order: WorkOrder, connectors: list[Connector]) -> list[OnsiteCommand]:
     """The on-site commands for the order's station, one button each.
 
-    Availability targets the order's connector when it names one, else the whole station.
+    Availability and status act on the order's connector when it names one, else the whole station.
     """
-    target = work_order.connector.connector_id if work_order.connector_id else 0
-    where = f"connector {target}" if target else "station"
-    buttons = [
-        OnsiteCommand("soft_reset", "Soft reset", "Reset", {"type": "Soft"}),
-        OnsiteCommand("hard_reset", "Hard reset", "Reset", {"type": "Hard"}),
-        OnsiteCommand("trigger_status", "Trigger status", "TriggerMessage", {"requestedMessage": "StatusNotification"}),
-    ]
-    buttons += [
-        OnsiteCommand(f"unlock_{c.connector_id}", f"Unlock connector {c.connector_id}", "UnlockConnector",
-                      {"connectorId": c.connector_id})
-        for c in connectors
-        if c.connector_id
-    ]  # fmt: skip
-    buttons += [
-        OnsiteCommand("inoperative", f"Take {where} out of service", "ChangeAvailability",
-                      {"connectorId": target, "type": "Inoperative"}),
-        OnsiteCommand("operative", f"Put {where} back in service", "ChangeAvailability",
-                      {"connectorId": target, "type": "Operative"}),
-    ]  # fmt: skip
-    return [b for b in buttons if b.action in command_access.ONSITE_ACTIONS]
+    return command_catalogue.quick_commands(
+        connector_ids=[c.connector_id for c in connectors],
+        target=work_order.connector.connector_id if work_order.connector_id else 0,
+        actions=command_catalogue.ONSITE_ACTIONS,
+    )
 
 
 def onsite_commands_allowed(*, user, work_order: WorkOrder, connectors: list[Connector]) -> list[OnsiteCommand]:
@@ -141,23 +117,27 @@ def onsite_commands_allowed(*, user, work_order: WorkOrder, connectors: list[Con
 
 
 def onsite_command_send(*, work_order: WorkOrder, key: str, by, confirmed: bool):
-    """Send one of the order's on-site commands to its station; the outcome arrives later."""
+    """Send one of the order's on-site commands to its station; the outcome arrives later.
+
+    Refusals are the command service's; one of permission is raised as NotAllowed,
+    the others as commands.CommandRefused."""
     connectors = list(work_order.station.connectors.order_by("connector_id"))
     button = next((b for b in onsite_commands(work_order=work_order, connectors=connectors) if b.key == key), None)
     if button is None:
-        raise commands.CommandInvalid(f"no on-site command {key!r} for this station")
-    if not command_access.can_send(by, work_order.station, button.action):
-        raise NotAllowed(f"you may not send {button.action} to {work_order.station.identity}")
-    if button.disruptive and not confirmed:
-        raise commands.CommandInvalid(f"{button.label} interrupts the station: confirm it to send it")
-    return commands.command_send(
-        station=work_order.station,
-        action=button.action,
-        payload=button.payload,
-        requested_by=by,
-        requested_via=f"work order {work_order.pk}",
-        wait=False,
-    )
+        raise commands.CommandRefused(f"no on-site command {key!r} for this station")
+    try:
+        return commands.command_request(
+            station=work_order.station,
+            action=button.action,
+            payload=button.payload,
+            by=by,
+            confirmed=confirmed,
+            via=f"work order {work_order.pk}",
+        )
+    except commands.CommandRefused as exc:
+        if exc.forbidden:
+            raise NotAllowed(str(exc)) from None
+        raise
 
 
 # Leading bytes of the image formats a phone camera produces (and GIF).

@@ -11,7 +11,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from stations.models import ChargingSession, Connector, ConnectorStatus, StatusEvent, StatusEventSource
+from stations.models import (
+    ChargePointErrorCode,
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    StatusEvent,
+    StatusEventSource,
+)
 from workorders.models import (
     Incident,
     IncidentKind,
@@ -42,11 +49,11 @@ FAILED_SESSION_MAX_WH = 50
 
 
 def is_fault(event: StatusEvent) -> bool:
-    return event.status == ConnectorStatus.FAULTED or event.error_code != "NoError"
+    return event.status == ConnectorStatus.FAULTED or event.error_code != ChargePointErrorCode.NO_ERROR
 
 
 def is_healthy(status: str, error_code: str) -> bool:
-    return status in HEALTHY and error_code == "NoError"
+    return status in HEALTHY and error_code == ChargePointErrorCode.NO_ERROR
 
 
 def incident_open_or_attach(
@@ -84,7 +91,8 @@ def incident_open_or_attach(
     if event is not None:
         incident.status_events.add(event)
     if created:
-        code = " / ".join(c for c in (incident.error_code, incident.vendor_error_code) if c and c != "NoError")
+        codes = (incident.error_code, incident.vendor_error_code)
+        code = " / ".join(c for c in codes if c and c != ChargePointErrorCode.NO_ERROR)
         reason = f"{incident.get_kind_display()}{': ' + code if code else ''}"
         if incident.playbook:
             reason += f" — playbook: {incident.playbook.meaning}"

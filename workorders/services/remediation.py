@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from stations.models import Connector, FrameLog
-from stations.services import commands
+from stations.services import command_catalogue, commands
 from workorders.models import (
     Incident,
     IncidentKind,
@@ -117,46 +117,61 @@ def incident_advance(*, incident_id: int, now: datetime | None = None) -> Advanc
     return Advance("step", step)
 
 
-def _commands_for(step: str, connector_id: int) -> list[tuple[str, dict]]:
-    return {
-        RemoteStep.TRIGGER_STATUS: [
-            ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": connector_id})
-            if connector_id
-            else ("TriggerMessage", {"requestedMessage": "StatusNotification"})
-        ],
-        RemoteStep.SOFT_RESET: [("Reset", {"type": "Soft"})],
-        RemoteStep.HARD_RESET: [("Reset", {"type": "Hard"})],
-        RemoteStep.AVAILABILITY_CYCLE: [
-            ("ChangeAvailability", {"connectorId": connector_id, "type": "Inoperative"}),
-            ("ChangeAvailability", {"connectorId": connector_id, "type": "Operative"}),
-        ],
-        RemoteStep.CLEAR_CACHE: [("ClearCache", {})],
-        RemoteStep.UNLOCK: [("UnlockConnector", {"connectorId": max(connector_id, 1)})],
-    }[step]
+# Each remote step as the catalogue's quick commands, sent in this order.
+_STEP_PRESETS = {
+    RemoteStep.TRIGGER_STATUS: ("trigger_status",),
+    RemoteStep.SOFT_RESET: ("soft_reset",),
+    RemoteStep.HARD_RESET: ("hard_reset",),
+    RemoteStep.AVAILABILITY_CYCLE: ("inoperative", "operative"),
+    RemoteStep.CLEAR_CACHE: ("clear_cache",),
+    RemoteStep.UNLOCK: ("unlock",),
+}
+
+
+def _commands_for(step: str, connector_id: int) -> list[command_catalogue.QuickCommand]:
+    # Unlocking needs a real connector; the rest act on the whole station for an incident on connector 0.
+    return [
+        command_catalogue.PRESETS[key].command(max(connector_id, 1) if key == "unlock" else connector_id)
+        for key in _STEP_PRESETS[step]
+    ]
 
 
 def _run_step(incident: Incident, step: str, index: int, *, now: datetime) -> None:
-    """Send the step's command(s) once; a retried advance finds them in the timeline."""
-    for n, (action, payload) in enumerate(_commands_for(step, incident.connector.connector_id)):
+    """Send the step's command(s) once. Intent before effect: the keyed timeline row
+    and its command are committed before the command goes out, so an advance retried
+    after its worker died (while the charger was still answering) finds the row and
+    takes that command's outcome, or waits for it, instead of sending it again. The
+    outcome is the command's, shown through the row's link to it."""
+    label = RemoteStep(step).label
+    for n, quick in enumerate(_commands_for(step, incident.connector.connector_id)):
         key = f"step-{index}-{n}"
-        if incident.steps.filter(key=key).exists():
-            continue
-        command = commands.command_send(
-            station=incident.station,
-            action=action,
-            payload=payload,
-            requested_via=f"{VIA}: incident {incident.pk}",
-            timeout_s=settings.REMEDIATION_COMMAND_TIMEOUT_S,
-        )
-        incidents.step_record(
-            incident,
-            kind=IncidentStepKind.COMMAND,
-            key=key,
-            remote_step=step,
-            command=command,
-            reason=f"{RemoteStep(step).label}: {action} {command.get_status_display()}",
-            now=now,
-        )
+        with transaction.atomic():
+            row = incident.steps.select_related("command").filter(key=key).first()
+            if row is None:
+                command = commands.command_request(
+                    station=incident.station,
+                    action=quick.action,
+                    payload=quick.payload,
+                    by=None,
+                    confirmed=True,  # the playbook chose this step; nobody is there to ask
+                    via=f"{VIA}: incident {incident.pk}",
+                    timeout_s=settings.REMEDIATION_COMMAND_TIMEOUT_S,
+                    send=False,
+                )
+                row = incidents.step_record(
+                    incident,
+                    kind=IncidentStepKind.COMMAND,
+                    key=key,
+                    remote_step=step,
+                    command=command,
+                    reason=f"{label}: {quick.action}",
+                    now=now,
+                )
+                if row.command_id != command.pk:
+                    # Another advance wrote this step first: its command is the one.
+                    transaction.set_rollback(True)
+        if row.command_id is not None:
+            commands.command_outcome(command=row.command)
 
 
 def incident_truck_roll(*, incident: Incident, reason: str, by, now: datetime | None = None) -> Advance:
