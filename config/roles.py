@@ -43,6 +43,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "stations.view_idtag",
         "stations.view_remotecommand",
         "stations.send_driver_command",
+        # Tickets opened for a driver (a phone call logged, a report through the API) and followed.
+        "support.add_ticket",
+        "support.view_ticket",
         "workorders.view_incident",
         # Refunds within the person's RefundLimit; operators hold billing.refund_any_amount.
         "billing.view_account",

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -154,13 +153,6 @@ REMEDIATION_COMMAND_TIMEOUT_S = env_int("REMEDIATION_COMMAND_TIMEOUT_S", 30, min
 VERIFY_REQUIRES_TEST_SESSION = env_bool("VERIFY_REQUIRES_TEST_SESSION", False)
 # Repeated failed sessions on one connector that open an incident.
 FAILED_SESSIONS_THRESHOLD = env_int("FAILED_SESSIONS_THRESHOLD", 3, minimum=2)
-# Uptime (23 CFR 680.116(b)): a session delivering less than this is a failed one; ports under
-# the target are flagged in reports.
-SESSION_SUCCESS_MIN_WH = env_int("SESSION_SUCCESS_MIN_WH", 500, minimum=0)
-UPTIME_TARGET_PERCENT = env_float("UPTIME_TARGET_PERCENT", 97.0)
-# The nightly roll-up recomputes this many finished days, so late reports and runs of failed
-# sessions that end after midnight are taken in.
-UPTIME_ROLLUP_RECENT_DAYS = env_int("UPTIME_ROLLUP_RECENT_DAYS", 3, minimum=1)
 WORKORDER_SLA_HOURS = {
     "p1": env_int("SLA_P1_HOURS", 4, minimum=1),
     "p2": env_int("SLA_P2_HOURS", 24, minimum=1),
@@ -182,6 +174,34 @@ STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300, minimum=
 PAYMENT_CAPTURE_MAX_ATTEMPTS = env_int("PAYMENT_CAPTURE_MAX_ATTEMPTS", 5, minimum=1)
 PAYMENT_CAPTURE_BACKOFF_S = env_int("PAYMENT_CAPTURE_BACKOFF_S", 300, minimum=0)
 PAYMENT_SWEEP_INTERVAL_S = env_int("PAYMENT_SWEEP_INTERVAL_S", 60, minimum=1)
+
+# --- Support desk: channels in ------------------------------------------------
+# The address drivers write to; support+T000123@ of the same address reaches ticket 123.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@evops.example")
+SUPPORT_MAIL_MAX_ATTACHMENTS = env_int("SUPPORT_MAIL_MAX_ATTACHMENTS", 10, minimum=0)
+SUPPORT_MAIL_MAX_ATTACHMENT_BYTES = env_int("SUPPORT_MAIL_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024)
+# The provider's inbound webhook (Mailgun, through anymail) at /support/inbound/mailgun/,
+# served only when its signing key is set; an optional Basic auth "user:password" on top.
+ANYMAIL = {
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "") or None,
+}
+# Reports from a charger's public page, per client address and per charger
+# (django-ratelimit on the cache below), e.g. "10/h".
+SUPPORT_REPORT_RATE_PER_ADDRESS = env_str("SUPPORT_REPORT_RATE_PER_ADDRESS", "10/h")
+SUPPORT_REPORT_RATE_PER_CHARGER = env_str("SUPPORT_REPORT_RATE_PER_CHARGER", "30/h")
+SUPPORT_PHOTO_MAX_BYTES = env_int("SUPPORT_PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# "Tell me when it's available" is kept this long.
+SUPPORT_WATCH_HOURS = env_int("SUPPORT_WATCH_HOURS", 12, minimum=1)
+# Shared by every process (rate limits count across all of them); keys carry a
+# prefix so two deployments or test runs on one Redis never share counters.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", CHANNEL_PREFIX),
+    }
+}
 
 # The one beat schedule. Each entry expires before its next run is due, so a
 # backlog after an outage never runs the same sweep twice in a row.
@@ -211,11 +231,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stations.tasks.prune_frame_log",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
-    },
-    "stations-uptime-rollup": {
-        "task": "stations.tasks.uptime_rollup_recent",
-        "schedule": crontab(hour=0, minute=20),
-        "options": {"expires": 6 * 3600},
     },
     "billing-payment-sweep": {
         "task": "billing.tasks.payment_sweep",
@@ -337,6 +352,9 @@ SPECTACULAR_SETTINGS = {
         "CommandStatusEnum": "stations.models.CommandStatus",
         "IncidentStatusEnum": "workorders.models.IncidentStatus",
         "WorkOrderStatusEnum": "workorders.models.WorkOrderStatus",
+        "TicketStatusEnum": "support.models.TicketStatus",
+        "TicketPriorityEnum": "support.models.TicketPriority",
+        "MessageKindEnum": "support.models.MessageKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

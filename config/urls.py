@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config.api_root import ApiRootView
 from config.views import home
 from stations import views as station_views
+from support.urls import public_urlpatterns as charger_public_urls
 from workorders.views import kpis as kpi_views
 
 urlpatterns = [
@@ -16,6 +17,9 @@ urlpatterns = [
     path("stations/", include("stations.urls")),
     path("workorders/", include("workorders.urls")),
     path("billing/", include("billing.urls")),
+    path("support/", include("support.urls")),
+    # A charger's public page: short, it is printed under the charger's QR code.
+    path("c/", include(charger_public_urls)),
     path("kpis/", kpi_views.kpi_page, name="kpis"),
     path("uploads/diagnostics/<str:token>/", station_views.diagnostics_upload, name="diagnostics-upload"),
     # Before the apps' routes: the one root lists every app's endpoints.
@@ -23,6 +27,7 @@ urlpatterns = [
     path("api/", include("stations.api.urls")),
     path("api/", include("workorders.api.urls")),
     path("api/", include("billing.api.urls")),
+    path("api/", include("support.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from a URL: the policy allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

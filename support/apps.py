@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class SupportConfig(AppConfig):
     name = "support"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from anymail.signals import inbound
+
+        from stations.services import demo, events, station_links
+
+        from . import tasks
+        from .services import charger_pages, email_in
+
+        events.on_status_event(tasks.status_event_recorded)
+        station_links.register_public_url(charger_pages.station_public_urls)
+        demo.register_demo_seeder(charger_pages.demo_charger_pages_seed)
+        inbound.connect(email_in.anymail_inbound_received, dispatch_uid="support-email-in")

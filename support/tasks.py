@@ -2,7 +2,17 @@
 
 from celery import shared_task
 
-from support.services import sla
+from support.services import sla, watches
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=5)
+def availability_watches_check(event_id: int) -> int:
+    return watches.status_event_handle(event_id=event_id)
+
+
+def status_event_recorded(event_id: int) -> None:
+    """stations' status listener, on the OCPP answer path after commit: enqueue only."""
+    availability_watches_check.delay(event_id)
 
 
 @shared_task(acks_late=True)

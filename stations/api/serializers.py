@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from stations.models import ChargingSession, ChargingStation, Connector, FrameLog, RemoteCommand
 from stations.selectors import FRAME_PREVIEW_CHARS
-from stations.services import session_extras
+from stations.services import session_extras, station_links
 from stations.services.commands import ACTIONS, DEFAULT_TIMEOUT_S
 
 
@@ -21,9 +21,25 @@ class StationConnectorSerializer(serializers.ModelSerializer):
         fields = ["connector_id", "status", "error_code", "vendor_error_code", "info", "status_since"]
 
 
+class _StationListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        # Public addresses of the whole page in one call to the registry, not a call per row.
+        stations = list(data.all() if hasattr(data, "all") else data)
+        self.context["public_urls"] = station_links.public_urls(stations, self.context.get("request"))
+        return super().to_representation(stations)
+
+
 class StationSerializer(serializers.ModelSerializer):
     site = serializers.CharField(source="site.name", read_only=True, allow_null=True, default=None)
     connectors = StationConnectorSerializer(many=True, read_only=True)
+    public_url = serializers.SerializerMethodField(help_text="the charger's public page (its QR code), or null")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_public_url(self, station) -> str | None:
+        known = self.context.get("public_urls")
+        if known is None or station.pk not in known:
+            known = station_links.public_urls([station], self.context.get("request"))
+        return known.get(station.pk)
 
     class Meta:
         model = ChargingStation
@@ -43,7 +59,9 @@ class StationSerializer(serializers.ModelSerializer):
             "connected",
             "offline",
             "connectors",
+            "public_url",
         ]
+        list_serializer_class = _StationListSerializer
 
 
 class _SessionMoneySerializer(serializers.Serializer):

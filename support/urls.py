@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.urls import path
+
+from .views import intake, public
+
+app_name = "support"
+urlpatterns = [
+    path("calls/new/", intake.call_log, name="call-log"),
+    path("qr/", intake.qr_sites, name="qr-sites"),
+    path("qr/create/", intake.qr_pages_create, name="qr-pages-create"),
+    path("qr/sites/<int:site_id>/", intake.qr_sheet, name="qr-sheet"),
+    path("qr/stations/<str:identity>.svg", intake.qr_station_svg, name="qr-svg"),
+]
+
+# The mail provider's inbound webhook, served only once its signing key is configured.
+if settings.ANYMAIL.get("MAILGUN_WEBHOOK_SIGNING_KEY"):
+    from anymail.webhooks.mailgun import MailgunInboundWebhookView
+
+    urlpatterns.append(path("inbound/mailgun/", MailgunInboundWebhookView.as_view(), name="inbound-mailgun"))
+
+# A charger's public page, under /c/ (config/urls.py): short enough to print under its QR code.
+public_urlpatterns = (
+    [
+        path("<str:code>/", public.charger_page, name="page"),
+        path("<str:code>/status/", public.charger_status, name="status"),
+        path("<str:code>/report/", public.charger_report, name="report"),
+        path("<str:code>/watch/", public.charger_watch, name="watch"),
+    ],
+    "charger",
+)
