@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -154,13 +153,6 @@ REMEDIATION_COMMAND_TIMEOUT_S = env_int("REMEDIATION_COMMAND_TIMEOUT_S", 30, min
 VERIFY_REQUIRES_TEST_SESSION = env_bool("VERIFY_REQUIRES_TEST_SESSION", False)
 # Repeated failed sessions on one connector that open an incident.
 FAILED_SESSIONS_THRESHOLD = env_int("FAILED_SESSIONS_THRESHOLD", 3, minimum=2)
-# Uptime (23 CFR 680.116(b)): a session delivering less than this is a failed one; ports under
-# the target are flagged in reports.
-SESSION_SUCCESS_MIN_WH = env_int("SESSION_SUCCESS_MIN_WH", 500, minimum=0)
-UPTIME_TARGET_PERCENT = env_float("UPTIME_TARGET_PERCENT", 97.0)
-# The nightly roll-up recomputes this many finished days, so late reports and runs of failed
-# sessions that end after midnight are taken in.
-UPTIME_ROLLUP_RECENT_DAYS = env_int("UPTIME_ROLLUP_RECENT_DAYS", 3, minimum=1)
 WORKORDER_SLA_HOURS = {
     "p1": env_int("SLA_P1_HOURS", 4, minimum=1),
     "p2": env_int("SLA_P2_HOURS", 24, minimum=1),
@@ -211,6 +203,33 @@ CACHES = {
     }
 }
 
+# --- Support desk: telling drivers, live chat ----------------------------------
+# Mail goes out through Django's email framework: any SMTP provider by these
+# settings (or another backend by EMAIL_BACKEND). Without EMAIL_HOST mail is
+# printed to the log, which suits the embedded run.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EV charging <noreply@evops.example>")
+# Drivers' mail comes from, and their replies go back to, the support address.
+SUPPORT_FROM_EMAIL = env_str("SUPPORT_FROM_EMAIL", env_str("SUPPORT_EMAIL", "support@evops.example"))
+# Where drivers reach the public pages (links in mail); PUBLIC_BASE_URL when unset.
+SUPPORT_PUBLIC_URL = env_str("SUPPORT_PUBLIC_URL", "")
+SUPPORT_CHAT_MESSAGE_MAX = env_int("SUPPORT_CHAT_MESSAGE_MAX", 2000, minimum=100)
+# Per chat connection: a burst of this many messages, then one every REFILL seconds.
+SUPPORT_CHAT_BURST = env_int("SUPPORT_CHAT_BURST", 5, minimum=1)
+SUPPORT_CHAT_REFILL_S = env_float("SUPPORT_CHAT_REFILL_S", 3.0)
+# An agent (or driver) counts as online this long after their socket last said so.
+SUPPORT_PRESENCE_TTL_S = env_int("SUPPORT_PRESENCE_TTL_S", 30, minimum=5)
+
 # The one beat schedule. Each entry expires before its next run is due, so a
 # backlog after an outage never runs the same sweep twice in a row.
 OFFLINE_SWEEP_INTERVAL_S = env_int("OFFLINE_SWEEP_INTERVAL_S", 30, minimum=1)
@@ -239,11 +258,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stations.tasks.prune_frame_log",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
-    },
-    "stations-uptime-rollup": {
-        "task": "stations.tasks.uptime_rollup_recent",
-        "schedule": crontab(hour=0, minute=20),
-        "options": {"expires": 6 * 3600},
     },
     "billing-payment-sweep": {
         "task": "billing.tasks.payment_sweep",

@@ -25,7 +25,7 @@ from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subque
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, Lead
 from django.utils import timezone
 
-from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, Site, StatusEvent
+from stations.models import ChargingSession, Connector, ConnectorStatus, Site, StatusEvent
 
 S = ConnectorStatus
 
@@ -158,10 +158,6 @@ class Utilisation:
         return self.share(UsageState.CHARGING) + self.share(UsageState.OCCUPIED)
 
     @property
-    def occupied(self) -> float:
-        return self.share(UsageState.OCCUPIED)
-
-    @property
     def available(self) -> float:
         return self.share(UsageState.AVAILABLE)
 
@@ -227,7 +223,7 @@ def _ports(*, site_id: int | None = None, station_id: int | None = None) -> Quer
 # -- When people charge: hour of day and weekday, in each site's time zone -----------
 
 
-def zone_or_none(name: str | None) -> ZoneInfo | None:
+def _zone(name: str | None) -> ZoneInfo | None:
     try:
         return ZoneInfo(name) if name else None
     except (KeyError, ValueError):
@@ -240,7 +236,7 @@ def _local(extract, field_name: str, zones: list[str]) -> Case:
     whens = [
         When(station__site__time_zone=name, then=extract(field_name, tzinfo=zone))
         for name in zones
-        if (zone := zone_or_none(name)) is not None
+        if (zone := _zone(name)) is not None
     ]
     return Case(*whens, default=extract(field_name, tzinfo=default), output_field=models.IntegerField())
 
@@ -300,8 +296,9 @@ def usage_by_time(
         sessions = sessions.filter(station__site_id=site_id)
     if station_id:
         sessions = sessions.filter(station_id=station_id)
-    # Every zone the sites name (a few dozen at most), not only those with sessions: cheaper than a join.
-    zones = sorted(Site.objects.values_list("time_zone", flat=True).distinct().order_by())
+    zones = sorted(
+        {name for name in Site.objects.filter(stations__sessions__in=sessions).values_list("time_zone", flat=True)}
+    )
     rows = (
         sessions.annotate(local_day=_local(ExtractIsoWeekDay, "start_at", zones))
         .annotate(local_hour=_local(ExtractHour, "start_at", zones))
@@ -466,6 +463,42 @@ def network_now(*, site_id: int | None = None) -> NetworkNow:
     return NetworkNow(**figures)
 
 
+@dataclass(frozen=True)
+class FaultCount:
+    label: str
+    key: str
+    count: int
+
+
+def faults_by_error_code(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
+    """Faulted reports of ports in [start, end) by OCPP errorCode. One query."""
+    rows = (
+        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_code")[:limit]
+    )
+    return [FaultCount(row["error_code"] or "–", row["error_code"], row["n"]) for row in rows]
+
+
+def faults_by_model(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
+    """Faulted reports in [start, end) by the station's vendor and model. One query."""
+    rows = (
+        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
+        .values("station__vendor", "station__model")
+        .annotate(n=Count("id"))
+        .order_by("-n", "station__vendor", "station__model")[:limit]
+    )
+    return [
+        FaultCount(
+            f"{row['station__vendor']} {row['station__model']}".strip() or "unknown model",
+            row["station__model"],
+            row["n"],
+        )
+        for row in rows
+    ]
+
+
 # -- Periods -----------------------------------------------------------------------
 
 
@@ -482,54 +515,3 @@ def period_bounds(key: str | None, now: datetime) -> tuple[str, datetime, dateti
     """A named period ending now; an unknown name is the default one."""
     key = key if key in PERIODS else DEFAULT_PERIOD
     return key, now - PERIODS[key][1], now
-
-
-# -- Pages -----------------------------------------------------------------------------
-
-
-@dataclass
-class SiteUsage:
-    site: Site
-    ports: int
-    utilisation: Utilisation
-
-
-@dataclass
-class StationUsage:
-    station: ChargingStation
-    utilisation: Utilisation
-
-
-def sites_usage(*, start: datetime, end: datetime, now: datetime | None = None) -> list[SiteUsage]:
-    """Every site with its port count and utilisation, the most charged first. Two queries."""
-    by_site = utilisation(start=start, end=end, by="site", now=now)
-    sites = Site.objects.annotate(
-        ports=Count("stations__connectors", filter=Q(stations__connectors__connector_id__gt=0))
-    ).order_by("name")
-    rows = [SiteUsage(site, site.ports, by_site.get(site.pk, Utilisation())) for site in sites]
-    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.site.name))
-
-
-def stations_usage(
-    *, start: datetime, end: datetime, site_id: int | None = None, now: datetime | None = None
-) -> list[StationUsage]:
-    """The stations (of a site) with their utilisation, the most charged first. Two queries."""
-    by_station = utilisation(start=start, end=end, by="station", site_id=site_id, now=now)
-    stations = ChargingStation.objects.select_related("site").order_by("identity")
-    if site_id:
-        stations = stations.filter(site_id=site_id)
-    rows = [StationUsage(station, by_station.get(station.pk, Utilisation())) for station in stations]
-    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.station.identity))
-
-
-@dataclass
-class PortUsage:
-    connector: Connector
-    utilisation: Utilisation
-
-
-def station_ports_usage(*, station: ChargingStation, start: datetime, end: datetime, now=None) -> list[PortUsage]:
-    """The station's ports with their utilisation. Two queries."""
-    by_port = utilisation(start=start, end=end, by="port", station_id=station.pk, now=now)
-    ports = _ports(station_id=station.pk).order_by("connector_id")
-    return [PortUsage(port, by_port.get(port.pk, Utilisation())) for port in ports]

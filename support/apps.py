@@ -11,10 +11,25 @@ class SupportConfig(AppConfig):
         from stations.services import demo, events, station_links
 
         from . import tasks
-        from .services import charger_pages, email_in, troubleshooting
+        from .services import charger_pages, email_in
 
         events.on_status_event(tasks.status_event_recorded)
         station_links.register_public_url(charger_pages.station_public_urls)
         demo.register_demo_seeder(charger_pages.demo_charger_pages_seed)
-        demo.register_demo_seeder(troubleshooting.desk_defaults_demo_seed)
         inbound.connect(email_in.anymail_inbound_received, dispatch_uid="support-email-in")
+        self._tell_drivers()
+
+    @staticmethod
+    def _tell_drivers() -> None:
+        from workorders.services import events as workorder_events
+
+        from . import tasks
+        from .services import chat, notifications, one_fault, tickets
+
+        # Linked to the charger's open incident first, so the acknowledgement knows of it.
+        tickets.on_ticket_created(one_fault.ticket_created)
+        tickets.on_ticket_created(notifications.ticket_created)
+        tickets.on_message_added(chat.message_added)
+        tickets.on_message_added(notifications.message_added)
+        tickets.on_ticket_moved(notifications.ticket_moved)
+        workorder_events.on_incident_fixed(tasks.incident_fixed_heard)

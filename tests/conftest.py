@@ -216,6 +216,15 @@ def browser():
 
 
 @pytest.fixture
+def smtp():
+    """A real SMTP server on loopback (tests/smtp_server.py); `smtp.configure(settings)` or `**smtp.env()`."""
+    from tests.smtp_server import smtp_server
+
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
 def playbook_seeded(db):
     """The shipped playbook. Transactional tests empty every table after themselves,
     the rows the data migration loaded included, so load them again when missing."""

@@ -120,8 +120,7 @@ CATALOGUE: dict[str, Action] = {
             "TriggerMessage",
             "Trigger a message",
             False,
-            # Asking for a report disturbs nothing: support agents ask while a driver waits.
-            Audience.DRIVERS_AND_ON_SITE,
+            Audience.ON_SITE,
             (
                 Field("requestedMessage", "Message", K.CHOICE),
                 Field("connectorId", "Connector", K.CONNECTOR, required=False),

@@ -117,6 +117,7 @@ def ticket_create(
 # open incident) without this module knowing them.
 _created_listeners: list = []
 _message_listeners: list = []
+_moved_listeners: list = []
 
 
 def on_ticket_created(listener) -> None:
@@ -127,6 +128,12 @@ def on_ticket_created(listener) -> None:
 def on_message_added(listener) -> None:
     if listener not in _message_listeners:
         _message_listeners.append(listener)
+
+
+def on_ticket_moved(listener) -> None:
+    """Call `listener(ticket_id, from_status, to_status)` after a status move commits."""
+    if listener not in _moved_listeners:
+        _moved_listeners.append(listener)
 
 
 def _created_hooks(ticket_id: int) -> None:
@@ -191,6 +198,7 @@ def ticket_move(*, ticket: Ticket, to: str, by, reason: str = "") -> Move:
         ticket=ticket, kind="status", from_status=current, to_status=to, by=by, detail={"reason": reason[:500]}
     )
     sla.ticket_status_changed(ticket, old=current, new=to, now=now)
+    transaction.on_commit(lambda: [listener(ticket.pk, current, to) for listener in _moved_listeners])
     return Move(ticket, current, to)
 
 

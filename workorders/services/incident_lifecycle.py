@@ -28,6 +28,8 @@ from workorders.models import (
     RemoteStep,
 )
 
+from . import events
+
 I = IncidentStatus  # noqa: E741
 TRANSITIONS: dict[str, frozenset[str]] = {
     I.OPEN: frozenset({I.REMEDIATING, I.DISPATCHED, I.CLOSED}),
@@ -145,6 +147,8 @@ def incident_close(*, incident: Incident, resolution: str, reason: str, now: dat
                 closed_at=now,
                 next_check_at=None,
             )
+            # After commit, tickets about this fault hear of the fix (support listens).
+            events.incident_closed(incident_id=incident.pk, resolution=resolution, by=by)
             return True
         except StaleIncidentMove:
             continue
