@@ -37,6 +37,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "workorders.change_technician",
         "workorders.view_errorcode",
         "workorders.view_maintenanceplan",
+        # Alerts: see them and acknowledge them; rules and endpoints stay with operators.
+        "workorders.view_alert",
+        "workorders.change_alert",
     ],
     SUPPORT_AGENT: [
         *_STATION_READ,

@@ -230,6 +230,26 @@ SUPPORT_CHAT_REFILL_S = env_float("SUPPORT_CHAT_REFILL_S", 3.0)
 # An agent (or driver) counts as online this long after their socket last said so.
 SUPPORT_PRESENCE_TTL_S = env_int("SUPPORT_PRESENCE_TTL_S", 30, minimum=5)
 
+# --- Alerts ------------------------------------------------------------------
+# Rules are evaluated on status events and every ALERTS_SWEEP_INTERVAL_S (time-based
+# conditions, due deliveries). A failed delivery is tried again after BACKOFF, 2 x,
+# 4 x ... (at most an hour), up to MAX_ATTEMPTS tries; an endpoint failing
+# MAX_FAILURES times in a row, or for MAX_FAILING_S, is paused and operators told.
+ALERTS_SWEEP_INTERVAL_S = env_int("ALERTS_SWEEP_INTERVAL_S", 30, minimum=1)
+ALERTS_RETRY_BACKOFF_S = env_int("ALERTS_RETRY_BACKOFF_S", 30, minimum=0)
+ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+ALERTS_ENDPOINT_MAX_FAILURES = env_int("ALERTS_ENDPOINT_MAX_FAILURES", 10, minimum=1)
+ALERTS_ENDPOINT_MAX_FAILING_S = env_int("ALERTS_ENDPOINT_MAX_FAILING_S", 24 * 3600, minimum=1)
+ALERTS_WEBHOOK_TIMEOUT_S = env_float("ALERTS_WEBHOOK_TIMEOUT_S", 10.0)
+ALERTS_FROM_EMAIL = env_str("ALERTS_FROM_EMAIL", "alerts@evops.example")
+# Fernet key that encrypts stored webhook secrets; empty: derived from SECRET_KEY.
+ALERTS_SECRET_KEY = env_str("ALERTS_SECRET_KEY", "")
+# SMS through Twilio's official client; TWILIO_API_BASE sends its requests elsewhere (tests: loopback).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "")
+
 # The one beat schedule. Each entry expires before its next run is due, so a
 # backlog after an outage never runs the same sweep twice in a row.
 OFFLINE_SWEEP_INTERVAL_S = env_int("OFFLINE_SWEEP_INTERVAL_S", 30, minimum=1)
@@ -258,6 +278,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stations.tasks.prune_frame_log",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
+    },
+    "workorders-alerts-sweep": {
+        "task": "workorders.alerts.tasks.alerts_sweep",
+        "schedule": timedelta(seconds=ALERTS_SWEEP_INTERVAL_S),
+        "options": {"expires": ALERTS_SWEEP_INTERVAL_S * 0.9},
     },
     "billing-payment-sweep": {
         "task": "billing.tasks.payment_sweep",

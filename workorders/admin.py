@@ -297,3 +297,10 @@ class DispatchDecisionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Alerts: rules edited through the services (so each change is recorded with who made it);
+# alerts, endpoints' history and deliveries are read here, changed in the portal or the API.
+from workorders.alerts.admin import register as _register_alerts  # noqa: E402
+
+_register_alerts(admin.site)

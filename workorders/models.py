@@ -339,3 +339,7 @@ class DispatchDecision(models.Model):
 
     def __str__(self) -> str:
         return f"dispatch of {self.work_order_id}"
+
+
+# Alert rules, alerts, endpoints and deliveries live in their own package.
+from workorders.alerts.models import *  # noqa: E402, F403

@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
+from .alerts import urls as alert_urls
 from .views import dispatch, incidents, technician
 
 app_name = "workorders"
@@ -19,6 +20,7 @@ urlpatterns = [
         incidents.IncidentActionView.as_view(),
         name="incident-action",
     ),
+    path("alerts/", include(alert_urls.urlpatterns)),
     # Technicians (and whoever else may open their work orders)
     path("my/", technician.MyQueueView.as_view(), name="my-queue"),
     path("my/live/", technician.MyQueueLiveView.as_view(), name="my-queue-live"),

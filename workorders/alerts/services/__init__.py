@@ -1,0 +1,1 @@
+"""Writes of the alerts: rules, evaluation, acknowledgement, endpoints and deliveries."""
