@@ -16,11 +16,14 @@ from stations.routing import websocket_urlpatterns  # noqa: E402
 from stations.services import live  # noqa: E402
 from stations.services.frame_log import flush_all  # noqa: E402
 from stations.uploads_asgi import DiagnosticsUploadGuard, is_upload_path  # noqa: E402
+from support.routing import websocket_urlpatterns as support_websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 http_app = DiagnosticsUploadGuard(RequestBodyLimit(django_asgi_app, exempt=is_upload_path))
-router = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})
+router = ProtocolTypeRouter(
+    {"http": http_app, "websocket": URLRouter([*websocket_urlpatterns, *support_websocket_urlpatterns])}
+)
 
 
 async def lifespan(scope, receive, send) -> None:
