@@ -382,7 +382,9 @@ def test_worker_retries_a_failed_webhook_by_itself(django_db_setup):
     with WebhookReceiver("", answers=[503]) as hook:
         pager, secret = webhook_endpoint(hook.url)
         hook.secret = secret
-        station = StationFactory(identity="WORKER-1", connected=False, last_message_at=timezone.now() - timedelta(hours=1))
+        station = StationFactory(
+            identity="WORKER-1", connected=False, last_message_at=timezone.now() - timedelta(hours=1)
+        )
         ConnectorFactory(station=station)
         rule = offline_rule("WORKER-1")
         rule.endpoints.set([pager])

@@ -102,7 +102,9 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
-        return AlertRule.objects.prefetch_related("sites", "station_models", "users", "endpoints").order_by("name", "id")
+        return AlertRule.objects.prefetch_related("sites", "station_models", "users", "endpoints").order_by(
+            "name", "id"
+        )
 
     def perform_destroy(self, instance):
         rules.rule_delete(rule=instance, by=self.request.user, via="api")

@@ -47,7 +47,9 @@ class AlertRule(models.Model):
     )
     window_days = models.PositiveIntegerField(null=True, blank=True, help_text="uptime window")
     window_hours = models.PositiveIntegerField(null=True, blank=True, help_text="session failure window")
-    min_sessions = models.PositiveIntegerField(default=3, help_text="fewer sessions than this in the window say nothing")
+    min_sessions = models.PositiveIntegerField(
+        default=3, help_text="fewer sessions than this in the window say nothing"
+    )
     # Scope: each non-empty part narrows it; all empty means every station.
     sites = models.ManyToManyField(Site, blank=True, related_name="+")
     station_models = models.ManyToManyField(StationModel, blank=True, related_name="+")
@@ -87,6 +89,9 @@ class AlertRuleChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.by_id or self.via}"
 
 
 class ChannelKind(models.TextChoices):
@@ -152,6 +157,9 @@ class AlertEndpointEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
 
 
 class AlertStatus(models.TextChoices):
@@ -228,6 +236,9 @@ class AlertEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
 
 class NotificationKind(models.TextChoices):
     FIRED = "fired"
@@ -257,7 +268,9 @@ class AlertDelivery(models.Model):
     endpoint = models.ForeignKey(
         AlertEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     # The webhook-id of every try of this delivery, so a receiver can drop repeats.
     message_id = models.CharField(max_length=40)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -301,3 +314,6 @@ class AlertDeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'failed'} {self.status_code or self.error[:40]}"

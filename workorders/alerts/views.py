@@ -59,7 +59,9 @@ class AlertBadgeView(PortalPermissionMixin, View):
     permission_required = "workorders.view_alert"
 
     def get(self, request):
-        return render(request, "workorders/alerts/_badge_count.html", {"count": selectors.alerts_unacknowledged_count()})
+        return render(
+            request, "workorders/alerts/_badge_count.html", {"count": selectors.alerts_unacknowledged_count()}
+        )
 
 
 class AlertAcknowledgeView(PortalPermissionMixin, View):

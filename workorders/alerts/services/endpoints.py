@@ -63,9 +63,13 @@ def endpoint_failed(*, endpoint_id: int, error: str, now: datetime) -> bool:
     if endpoint.status != EndpointStatus.ACTIVE or not (too_many or too_long):
         return False
     reason = (
-        f"{endpoint.consecutive_failures} failures in a row" if too_many else f"failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+        f"{endpoint.consecutive_failures} failures in a row"
+        if too_many
+        else f"failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
     )
-    return endpoint_pause(endpoint=endpoint, reason=f"{reason}; last: {error}"[:300], by=None, via="deliveries", now=now)
+    return endpoint_pause(
+        endpoint=endpoint, reason=f"{reason}; last: {error}"[:300], by=None, via="deliveries", now=now
+    )
 
 
 def _move(endpoint: AlertEndpoint, target: EndpointStatus, **fields) -> bool:
@@ -101,10 +105,23 @@ def endpoint_resume(*, endpoint: AlertEndpoint, by, via: str = "portal", now: da
 
     now = now or timezone.now()
     with transaction.atomic():
-        if not _move(endpoint, EndpointStatus.ACTIVE, paused_at=None, paused_reason="", consecutive_failures=0, failing_since=None):
+        if not _move(
+            endpoint,
+            EndpointStatus.ACTIVE,
+            paused_at=None,
+            paused_reason="",
+            consecutive_failures=0,
+            failing_since=None,
+        ):
             raise EndpointTransitionError("the endpoint changed meanwhile; look again")
         AlertEndpointEvent.objects.create(
-            endpoint=endpoint, from_status=endpoint.status, to_status=EndpointStatus.ACTIVE, reason="resumed", by=by, via=via, at=now
+            endpoint=endpoint,
+            from_status=endpoint.status,
+            to_status=EndpointStatus.ACTIVE,
+            reason="resumed",
+            by=by,
+            via=via,
+            at=now,
         )
         endpoint_deliveries_resume(endpoint=endpoint, now=now)
     endpoint.refresh_from_db()

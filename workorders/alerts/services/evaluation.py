@@ -120,7 +120,12 @@ def alert_resolve(*, alert: Alert, now: datetime, note: str = "condition cleared
         if not changed:
             return False
         AlertEvent.objects.create(
-            alert=alert, from_status=alert.status, to_status=AlertStatus.RESOLVED, via="rule evaluation", note=note, at=now
+            alert=alert,
+            from_status=alert.status,
+            to_status=AlertStatus.RESOLVED,
+            via="rule evaluation",
+            note=note,
+            at=now,
         )
         alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
         notifications.notifications_create(

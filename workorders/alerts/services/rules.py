@@ -36,7 +36,12 @@ def rule_create(*, data: dict, by, via: str = "portal") -> AlertRule:
         rule = AlertRule()
         _apply(rule, dict(data))
         AlertRuleChange.objects.create(
-            rule=rule, action=AlertRuleChange.Action.CREATED, snapshot=rule_snapshot(rule), by=by, via=via, at=timezone.now()
+            rule=rule,
+            action=AlertRuleChange.Action.CREATED,
+            snapshot=rule_snapshot(rule),
+            by=by,
+            via=via,
+            at=timezone.now(),
         )
     return rule
 
@@ -45,7 +50,12 @@ def rule_update(*, rule: AlertRule, data: dict, by, via: str = "portal") -> Aler
     with transaction.atomic():
         _apply(rule, dict(data))
         AlertRuleChange.objects.create(
-            rule=rule, action=AlertRuleChange.Action.UPDATED, snapshot=rule_snapshot(rule), by=by, via=via, at=timezone.now()
+            rule=rule,
+            action=AlertRuleChange.Action.UPDATED,
+            snapshot=rule_snapshot(rule),
+            by=by,
+            via=via,
+            at=timezone.now(),
         )
     return rule
 
@@ -54,6 +64,11 @@ def rule_delete(*, rule: AlertRule, by, via: str = "portal") -> None:
     """Deleting a rule deletes its alerts; the change row keeps what it was."""
     with transaction.atomic():
         AlertRuleChange.objects.create(
-            rule=rule, action=AlertRuleChange.Action.DELETED, snapshot=rule_snapshot(rule), by=by, via=via, at=timezone.now()
+            rule=rule,
+            action=AlertRuleChange.Action.DELETED,
+            snapshot=rule_snapshot(rule),
+            by=by,
+            via=via,
+            at=timezone.now(),
         )
         rule.delete()
