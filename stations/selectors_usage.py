@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, models
 from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, Lead
 from django.utils import timezone
 
-from stations.models import ChargingSession, Connector, ConnectorStatus, Site, StatusEvent
+from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, Site, StatusEvent
+from stations.uptime import selectors as uptime
 
 S = ConnectorStatus
 
@@ -158,6 +160,10 @@ class Utilisation:
         return self.share(UsageState.CHARGING) + self.share(UsageState.OCCUPIED)
 
     @property
+    def occupied(self) -> float:
+        return self.share(UsageState.OCCUPIED)
+
+    @property
     def available(self) -> float:
         return self.share(UsageState.AVAILABLE)
 
@@ -223,7 +229,7 @@ def _ports(*, site_id: int | None = None, station_id: int | None = None) -> Quer
 # -- When people charge: hour of day and weekday, in each site's time zone -----------
 
 
-def _zone(name: str | None) -> ZoneInfo | None:
+def zone_or_none(name: str | None) -> ZoneInfo | None:
     try:
         return ZoneInfo(name) if name else None
     except (KeyError, ValueError):
@@ -236,7 +242,7 @@ def _local(extract, field_name: str, zones: list[str]) -> Case:
     whens = [
         When(station__site__time_zone=name, then=extract(field_name, tzinfo=zone))
         for name in zones
-        if (zone := _zone(name)) is not None
+        if (zone := zone_or_none(name)) is not None
     ]
     return Case(*whens, default=extract(field_name, tzinfo=default), output_field=models.IntegerField())
 
@@ -296,9 +302,8 @@ def usage_by_time(
         sessions = sessions.filter(station__site_id=site_id)
     if station_id:
         sessions = sessions.filter(station_id=station_id)
-    zones = sorted(
-        {name for name in Site.objects.filter(stations__sessions__in=sessions).values_list("time_zone", flat=True)}
-    )
+    # Every zone the sites name (a few dozen at most), not only those with sessions: cheaper than a join.
+    zones = sorted(Site.objects.values_list("time_zone", flat=True).distinct().order_by())
     rows = (
         sessions.annotate(local_day=_local(ExtractIsoWeekDay, "start_at", zones))
         .annotate(local_hour=_local(ExtractHour, "start_at", zones))
@@ -463,42 +468,6 @@ def network_now(*, site_id: int | None = None) -> NetworkNow:
     return NetworkNow(**figures)
 
 
-@dataclass(frozen=True)
-class FaultCount:
-    label: str
-    key: str
-    count: int
-
-
-def faults_by_error_code(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
-    """Faulted reports of ports in [start, end) by OCPP errorCode. One query."""
-    rows = (
-        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
-        .values("error_code")
-        .annotate(n=Count("id"))
-        .order_by("-n", "error_code")[:limit]
-    )
-    return [FaultCount(row["error_code"] or "–", row["error_code"], row["n"]) for row in rows]
-
-
-def faults_by_model(*, start: datetime, end: datetime, limit: int = 10) -> list[FaultCount]:
-    """Faulted reports in [start, end) by the station's vendor and model. One query."""
-    rows = (
-        StatusEvent.objects.filter(received_at__gte=start, received_at__lt=end, status=S.FAULTED)
-        .values("station__vendor", "station__model")
-        .annotate(n=Count("id"))
-        .order_by("-n", "station__vendor", "station__model")[:limit]
-    )
-    return [
-        FaultCount(
-            f"{row['station__vendor']} {row['station__model']}".strip() or "unknown model",
-            row["station__model"],
-            row["n"],
-        )
-        for row in rows
-    ]
-
-
 # -- Periods -----------------------------------------------------------------------
 
 
@@ -515,3 +484,147 @@ def period_bounds(key: str | None, now: datetime) -> tuple[str, datetime, dateti
     """A named period ending now; an unknown name is the default one."""
     key = key if key in PERIODS else DEFAULT_PERIOD
     return key, now - PERIODS[key][1], now
+
+
+# -- Pages -----------------------------------------------------------------------------
+
+
+@dataclass
+class SiteUsage:
+    site: Site
+    ports: int
+    utilisation: Utilisation
+    uptime_percent: float | None = None
+
+
+@dataclass
+class StationUsage:
+    station: ChargingStation
+    utilisation: Utilisation
+
+
+def sites_usage(*, start: datetime, end: datetime, now: datetime | None = None) -> list[SiteUsage]:
+    """Every site with its port count and utilisation, the most charged first. Two queries."""
+    by_site = utilisation(start=start, end=end, by="site", now=now)
+    sites = Site.objects.annotate(
+        ports=Count("stations__connectors", filter=Q(stations__connectors__connector_id__gt=0))
+    ).order_by("name")
+    rows = [SiteUsage(site, site.ports, by_site.get(site.pk, Utilisation())) for site in sites]
+    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.site.name))
+
+
+def stations_usage(
+    *, start: datetime, end: datetime, site_id: int | None = None, now: datetime | None = None
+) -> list[StationUsage]:
+    """The stations (of a site) with their utilisation, the most charged first. Two queries."""
+    by_station = utilisation(start=start, end=end, by="station", site_id=site_id, now=now)
+    stations = ChargingStation.objects.select_related("site").order_by("identity")
+    if site_id:
+        stations = stations.filter(site_id=site_id)
+    rows = [StationUsage(station, by_station.get(station.pk, Utilisation())) for station in stations]
+    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.station.identity))
+
+
+@dataclass
+class PortUsage:
+    connector: Connector
+    utilisation: Utilisation
+    uptime_percent: float | None = None
+
+
+def station_ports_usage(*, station: ChargingStation, start: datetime, end: datetime, now=None) -> list[PortUsage]:
+    """The station's ports with their utilisation. Two queries."""
+    by_port = utilisation(start=start, end=end, by="port", station_id=station.pk, now=now)
+    ports = _ports(station_id=station.pk).order_by("connector_id")
+    return [PortUsage(port, by_port.get(port.pk, Utilisation())) for port in ports]
+
+
+# -- Uptime on the dashboard and the pages (figures from stations.uptime) ---------------------
+
+
+@dataclass
+class WorstPort:
+    station: str
+    connector_id: int
+    uptime_percent: float
+
+
+@dataclass
+class UptimeOverview:
+    start: datetime
+    end: datetime
+    target: float
+    network: float | None
+    ports: int
+    ports_below_target: int
+    worst: list[WorstPort]
+    weeks: list[tuple[datetime, float | None]]
+
+    @property
+    def meets_target(self) -> bool:
+        return self.network is not None and self.network >= self.target
+
+
+def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeOverview:
+    """This month's uptime of the network against the target, its worst ports, and the
+    network's uptime week by week (weeks from Monday 00:00 UTC, as uptime counts UTC days).
+
+    The uptime reads run over the daily roll-ups plus the live edges: a fixed number of
+    queries per period, whatever the number of ports.
+    """
+    [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
+    per_port = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="port", now=now)
+    total = uptime.PortUptime(0)
+    for row in per_port:
+        total.add(uptime.PortUptime(0, row.figures.period_s, row.figures.outage_s, row.figures.excluded_s))
+    ranked = sorted(
+        (row for row in per_port if row.uptime_percent is not None and row.uptime_percent < 100),
+        key=lambda row: (row.uptime_percent, row.key["station"], row.key["connector_id"]),
+    )
+    today = now.astimezone(UTC).date()
+    this_week = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), tzinfo=UTC)
+    week_starts = [this_week - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    by_week = []
+    for start in week_starts:
+        rows = uptime.uptime_report(start=start, end=min(start + timedelta(weeks=1), now), group_by="network", now=now)
+        by_week.append((start, rows[0].uptime_percent if rows else None))
+    return UptimeOverview(
+        start=month_start,
+        end=min(month_end, now),
+        target=uptime_target(),
+        network=total.uptime_percent,
+        ports=len(per_port),
+        ports_below_target=sum(row.below_target for row in per_port),
+        worst=[WorstPort(row.key["station"], row.key["connector_id"], row.uptime_percent) for row in ranked[:worst]],
+        weeks=by_week,
+    )
+
+
+def ports_uptime_this_month(*, station_ids: list[int], now: datetime) -> dict[int, float | None]:
+    """Uptime % this month (UTC) of the given stations' ports, by connector id."""
+    [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
+    found = uptime.ports_uptime(start=month_start, end=min(month_end, now), station_ids=station_ids, now=now)
+    return {port: figures.uptime_percent for port, figures in found.items()}
+
+
+def sites_uptime_this_month(*, now: datetime) -> dict[int, float | None]:
+    """Uptime % this month (UTC) per site."""
+    [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
+    rows = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="site", now=now)
+    return {row.key["site_id"]: row.uptime_percent for row in rows}
+
+
+def site_uptime_this_month(*, site_id: int, now: datetime) -> float | None:
+    """Uptime % this month (UTC) of the site's ports together."""
+    [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
+    station_ids = list(ChargingStation.objects.filter(site_id=site_id).values_list("pk", flat=True))
+    if not station_ids:
+        return None
+    rows = uptime.uptime_report(
+        start=month_start, end=min(month_end, now), group_by="network", station_ids=station_ids, now=now
+    )
+    return rows[0].uptime_percent if rows else None
+
+
+def uptime_target() -> float:
+    return settings.UPTIME_TARGET_PERCENT

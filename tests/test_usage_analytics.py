@@ -177,14 +177,3 @@ def test_sessions_are_bucketed_by_hour_and_weekday_on_each_sites_clock(db):
     assert [hours[h].sessions for h in (0, 2, 3, 22)] == [1, 1, 1, 1]
     assert found.by_weekday()[6].energy_wh == 22_000
     assert found.total_sessions == 4
-
-
-def test_faults_are_counted_by_error_code_and_by_model(site_history):
-    site, station, one, two = site_history
-
-    codes = usage.faults_by_error_code(start=START, end=END)
-    models = usage.faults_by_model(start=START, end=END)
-
-    # The station as a whole (connector 0) faulting counts too: it takes every port down.
-    assert [(f.key, f.count) for f in codes] == [("GroundFailure", 1), ("NoError", 1)]
-    assert [(f.label, f.count) for f in models] == [("Acme X1", 2)]
