@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -153,6 +154,13 @@ REMEDIATION_COMMAND_TIMEOUT_S = env_int("REMEDIATION_COMMAND_TIMEOUT_S", 30, min
 VERIFY_REQUIRES_TEST_SESSION = env_bool("VERIFY_REQUIRES_TEST_SESSION", False)
 # Repeated failed sessions on one connector that open an incident.
 FAILED_SESSIONS_THRESHOLD = env_int("FAILED_SESSIONS_THRESHOLD", 3, minimum=2)
+# Uptime (23 CFR 680.116(b)): a session delivering less than this is a failed one; ports under
+# the target are flagged in reports.
+SESSION_SUCCESS_MIN_WH = env_int("SESSION_SUCCESS_MIN_WH", 500, minimum=0)
+UPTIME_TARGET_PERCENT = env_float("UPTIME_TARGET_PERCENT", 97.0)
+# The nightly roll-up recomputes this many finished days, so late reports and runs of failed
+# sessions that end after midnight are taken in.
+UPTIME_ROLLUP_RECENT_DAYS = env_int("UPTIME_ROLLUP_RECENT_DAYS", 3, minimum=1)
 WORKORDER_SLA_HOURS = {
     "p1": env_int("SLA_P1_HOURS", 4, minimum=1),
     "p2": env_int("SLA_P2_HOURS", 24, minimum=1),
@@ -283,6 +291,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workorders.alerts.tasks.alerts_sweep",
         "schedule": timedelta(seconds=ALERTS_SWEEP_INTERVAL_S),
         "options": {"expires": ALERTS_SWEEP_INTERVAL_S * 0.9},
+    },
+    "stations-uptime-rollup": {
+        "task": "stations.tasks.uptime_rollup_recent",
+        "schedule": crontab(hour=0, minute=20),
+        "options": {"expires": 6 * 3600},
     },
     "billing-payment-sweep": {
         "task": "billing.tasks.payment_sweep",

@@ -11,14 +11,18 @@ from stations.models import (
     FrameLog,
     IdTag,
     MeterSample,
+    PortUptimeDay,
     RegistrationStatus,
     RemoteCommand,
     Reservation,
     Site,
     StationModel,
     StatusEvent,
+    UptimeExclusion,
+    UptimeExclusionChange,
 )
 from stations.services import credentials, registration
+from stations.uptime import exclusions as uptime_exclusions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -233,3 +237,92 @@ class ReservationAdmin(ReadOnlyAdmin):
 class DiagnosticsFileAdmin(ReadOnlyAdmin):
     list_display = ["uploaded_at", "station", "file", "size"]
     list_select_related = ["station"]
+
+
+class UptimeExclusionChangeInline(admin.TabularInline):
+    model = UptimeExclusionChange
+    fields = readonly_fields = ["at", "from_state", "to_state", "by", "via", "note"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UptimeExclusion)
+class UptimeExclusionAdmin(admin.ModelAdmin):
+    """Operators record exclusions here (they count at once) and confirm or reject proposals.
+    Times are never edited: a wrong exclusion is rejected or withdrawn and a new one recorded."""
+
+    list_display = ["__str__", "reason", "state", "source", "site", "station", "connector", "created_by"]
+    list_filter = ["state", "reason", "source"]
+    search_fields = ["station__identity", "notes"]
+    fields = ["reason", "site", "station", "connector", "starts_at", "ends_at", "notes"]
+    raw_id_fields = ["station", "connector"]
+    inlines = [UptimeExclusionChangeInline]
+    actions = ["confirm", "reject", "withdraw"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.fields, "state", "source", "created_by", "created_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, "state", "source", "created_by", "created_at"] if obj else self.fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            recorded = uptime_exclusions.uptime_exclusion_record(
+                reason=obj.reason, starts_at=obj.starts_at, ends_at=obj.ends_at, notes=obj.notes,
+                site=obj.site, station=obj.station, connector=obj.connector, by=request.user, via="admin",
+            )  # fmt: skip
+        except uptime_exclusions.ExclusionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        obj.pk = recorded.pk
+
+    def _move(self, request, queryset, service, done: str):
+        moved = 0
+        for exclusion in queryset:
+            try:
+                service(exclusion=exclusion, by=request.user, via="admin")
+                moved += 1
+            except uptime_exclusions.ExclusionError as exc:
+                self.message_user(request, f"{exclusion}: {exc}", messages.WARNING)
+        self.message_user(request, f"{moved} {done}")
+
+    @admin.action(description="Confirm the selected proposals")
+    def confirm(self, request, queryset):
+        self._move(request, queryset, uptime_exclusions.uptime_exclusion_confirm, "confirmed")
+
+    @admin.action(description="Reject the selected proposals")
+    def reject(self, request, queryset):
+        self._move(request, queryset, uptime_exclusions.uptime_exclusion_reject, "rejected")
+
+    @admin.action(description="Withdraw the selected confirmed exclusions")
+    def withdraw(self, request, queryset):
+        self._move(request, queryset, uptime_exclusions.uptime_exclusion_withdraw, "withdrawn")
+
+
+class UptimeExclusionForm(forms.ModelForm):
+    class Meta:
+        model = UptimeExclusion
+        fields = ["reason", "site", "station", "connector", "starts_at", "ends_at", "notes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if sum(bool(cleaned.get(name)) for name in ("site", "station", "connector")) != 1:
+            raise forms.ValidationError("Name exactly one of site, station or connector.")
+        if cleaned.get("starts_at") and cleaned.get("ends_at") and cleaned["ends_at"] <= cleaned["starts_at"]:
+            raise forms.ValidationError("The end must come after the start.")
+        return cleaned
+
+
+UptimeExclusionAdmin.form = UptimeExclusionForm
+
+
+@admin.register(PortUptimeDay)
+class PortUptimeDayAdmin(ReadOnlyAdmin):
+    list_display = ["day", "connector", "period_s", "outage_s", "excluded_s", "computed_at"]
+    list_filter = ["day"]
+    search_fields = ["station__identity"]
+    list_select_related = ["connector__station"]

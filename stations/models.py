@@ -485,3 +485,138 @@ class DiagnosticsUpload(models.Model):
 
     def __str__(self) -> str:
         return f"diagnostics upload for command {self.command_id}"
+
+
+# --- Uptime (23 CFR 680.116(b)) ----------------------------------------------------------
+# Uptime itself is never stored as an edit of history: it is computed from StatusEvent and
+# ChargingSession (stations/uptime/), rolled up per port per day below, and recomputable.
+
+
+class ExclusionReason(models.TextChoices):
+    """The outage causes 23 CFR 680.116(b)(3) lets an operator leave out of uptime."""
+
+    UTILITY_POWER_LOSS = "utility_power_loss", "electric utility service disruption"
+    VEHICLE_FAULT = "vehicle_fault", "failure of the vehicle"
+    SCHEDULED_MAINTENANCE = "scheduled_maintenance", "scheduled maintenance"
+    VANDALISM = "vandalism", "vandalism"
+    NATURAL_DISASTER = "natural_disaster", "natural disaster"
+    OUTSIDE_OPERATING_HOURS = "outside_hours", "outside the site's operating hours"
+
+
+class ExclusionState(models.TextChoices):
+    """proposed → confirmed | rejected; confirmed → withdrawn. Only confirmed ones count."""
+
+    PROPOSED = "proposed"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ExclusionSource(models.TextChoices):
+    OPERATOR = "operator", "recorded by an operator"
+    MAINTENANCE_WINDOW = "maintenance_window", "a maintenance window"
+    WORK_ORDER = "work_order", "a preventive work order's time on site"
+
+
+class UptimeExclusion(models.Model):
+    """Outage time that does not count against uptime, on one port, one station or one site.
+
+    Exactly one of site, station, connector is set. Times are never edited: a wrong
+    exclusion is withdrawn and a new one recorded, each move an UptimeExclusionChange.
+    """
+
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    station = models.ForeignKey(ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=24, choices=ExclusionReason.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    notes = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=ExclusionState.choices, default=ExclusionState.PROPOSED)
+    source = models.CharField(max_length=20, choices=ExclusionSource.choices, default=ExclusionSource.OPERATOR)
+    # What proposed it ("workorder:42"), so a proposal is made once however often the sources are read.
+    source_key = models.CharField(max_length=60, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="exclusion_has_length"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(site__isnull=False, station__isnull=True, connector__isnull=True)
+                    | models.Q(site__isnull=True, station__isnull=False, connector__isnull=True)
+                    | models.Q(site__isnull=True, station__isnull=True, connector__isnull=False)
+                ),
+                name="exclusion_has_one_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["source_key"], condition=~models.Q(source_key=""), name="one_exclusion_per_source"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "starts_at", "ends_at"], name="exclusion_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class UptimeExclusionChange(models.Model):
+    """Audit trail of an exclusion: who moved it to which state, when and why."""
+
+    exclusion = models.ForeignKey(UptimeExclusion, on_delete=models.CASCADE, related_name="changes")
+    from_state = models.CharField(max_length=10, choices=ExclusionState.choices, blank=True)
+    to_state = models.CharField(max_length=10, choices=ExclusionState.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Who or what when no user did: "worker: uptime proposals", "api", "admin".
+    via = models.CharField(max_length=60, blank=True)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '·'} → {self.to_state}"
+
+
+class PortUptimeDay(models.Model):
+    """One port's uptime figures for one UTC day, rolled up from history (recomputable).
+
+    Seconds, not minutes, so sums over a quarter stay exact; reports divide by 60.
+    `period_s` counts only the time the port existed (from its first status event);
+    `excluded_s` is the part of `outage_s` covered by confirmed exclusions.
+    Stable: read by the uptime reports, the dashboard and the alerts.
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="uptime_days")
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    period_s = models.PositiveIntegerField()
+    outage_s = models.PositiveIntegerField()
+    excluded_s = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "connector"]
+        constraints = [models.UniqueConstraint(fields=["connector", "day"], name="one_uptime_row_per_port_day")]
+        indexes = [models.Index(fields=["day", "station"], name="uptime_day_station_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.day}"
+
+
+class UptimeRollupDay(models.Model):
+    """A UTC day whose PortUptimeDay rows cover every port; days without one are computed live."""
+
+    day = models.DateField(unique=True)
+    computed_at = models.DateTimeField()
+    ports = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return str(self.day)

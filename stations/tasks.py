@@ -1,9 +1,15 @@
 """Periodic station upkeep, scheduled in settings.CELERY_BEAT_SCHEDULE."""
 
+from datetime import date, timedelta
+
 from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+from django.utils import timezone
 
 from stations.models import ChargingStation
 from stations.services import commands, frame_log, liveness
+from stations.uptime import exclusions, rollup
 
 
 @shared_task(acks_late=True)
@@ -31,3 +37,21 @@ def send_station_command(station_id: int, action: str, payload: dict, requested_
         station=station, action=action, payload=payload, requested_via=requested_via, timeout_s=timeout_s
     )
     return command.status
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30, retry_jitter=True, max_retries=5)
+def uptime_rollup_recent() -> int:
+    """Nightly: collect proposed exclusions, then roll up the last finished days."""
+    now = timezone.now()
+    last = now.date() - timedelta(days=1)
+    first = last - timedelta(days=settings.UPTIME_ROLLUP_RECENT_DAYS - 1)
+    exclusions.uptime_proposals_collect(start=now - timedelta(days=settings.UPTIME_ROLLUP_RECENT_DAYS + 1), end=now)
+    done = rollup.uptime_rollup_days(first=first, last=last, now=now)
+    return sum(count or 0 for count in done.values())
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30, retry_jitter=True, max_retries=5)
+def uptime_recompute_days(first: str, last: str) -> int:
+    """Recompute the roll-ups of days whose history or exclusions changed (ISO dates, inclusive)."""
+    done = rollup.uptime_rollup_days(first=date.fromisoformat(first), last=date.fromisoformat(last))
+    return sum(count or 0 for count in done.values())

@@ -1,0 +1,469 @@
+"""Uptime per port (23 CFR 680.116(b)) on hand-made histories with known answers.
+
+Every figure here is worked out by hand from the history the test writes; the suite runs on
+SQLite and PostgreSQL, and the same answers must come out of both.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from stations.models import (
+    ChargingSession,
+    ExclusionReason,
+    ExclusionSource,
+    ExclusionState,
+    PortUptimeDay,
+    StatusEvent,
+    StatusEventSource,
+    UptimeExclusionChange,
+)
+from stations.services import uptime_sources
+from stations.uptime import exclusions, rollup
+from stations.uptime.selectors import port_uptime, port_windows_live, uptime_period_report, uptime_report
+from tests.factories import ConnectorFactory, StationFactory
+
+pytestmark = pytest.mark.django_db
+
+D1 = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday, long past "now" below
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def at(day: datetime, hhmm: str) -> datetime:
+    hours, minutes = hhmm.split(":")
+    return day + timedelta(hours=int(hours), minutes=int(minutes))
+
+
+def status(connector, when, value, source=StatusEventSource.CHARGER):
+    return StatusEvent.objects.create(
+        station=connector.station, connector=connector, status=value, source=source, received_at=when
+    )
+
+
+def session(connector, start, *, energy_wh, minutes=20, tag_status="Accepted", reason="Local"):
+    return ChargingSession.objects.create(
+        station=connector.station, connector=connector, id_tag="TAG", id_tag_status=tag_status, meter_start=0,
+        meter_stop=energy_wh, energy_wh=energy_wh, start_at=start, stop_at=start + timedelta(minutes=minutes),
+        stop_reason=reason, start_fingerprint=f"fp-{connector.pk}-{start.isoformat()}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def port():
+    station = StationFactory(identity="UP-1")
+    ConnectorFactory(station=station, connector_id=0)
+    connector = ConnectorFactory(station=station, connector_id=1)
+    status(connector, D1 - timedelta(days=3), "Available")
+    return connector
+
+
+def day_figures(connector, day_start):
+    return port_uptime(connector=connector, start=day_start, end=day_start + timedelta(days=1), now=NOW)
+
+
+def test_a_fault_inside_a_day_is_its_outage(port):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "12:30"), "Available")
+
+    figures = day_figures(port, D1)
+
+    assert figures.minutes == 1440
+    assert figures.outage_minutes == 150
+    assert figures.uptime_percent == pytest.approx((1440 - 150) / 1440 * 100)
+    assert figures.below_target  # 89.6 % < 97 %
+
+
+def test_every_up_status_counts_as_up_and_unavailable_as_down(port):
+    for hhmm, value in [("01:00", "Preparing"), ("02:00", "Charging"), ("03:00", "SuspendedEV"),
+                        ("04:00", "SuspendedEVSE"), ("05:00", "Finishing"), ("06:00", "Reserved"),
+                        ("07:00", "Unavailable"), ("07:45", "Available")]:  # fmt: skip
+        status(port, at(D1, hhmm), value)
+
+    assert day_figures(port, D1).outage_minutes == 45
+
+
+def test_an_outage_across_midnight_is_split_between_the_days(port):
+    status(port, at(D1, "23:00"), "Faulted")
+    status(port, at(D1, "24:00") + timedelta(hours=1), "Available")
+
+    assert day_figures(port, D1).outage_minutes == 60
+    assert day_figures(port, D1 + timedelta(days=1)).outage_minutes == 60
+    both = port_uptime(connector=port, start=D1, end=D1 + timedelta(days=2), now=NOW)
+    assert (both.minutes, both.outage_minutes) == (2880, 120)
+
+
+def test_a_period_that_begins_inside_an_outage_counts_only_its_own_part(port):
+    status(port, at(D1, "08:00"), "Faulted")
+    status(port, at(D1, "11:00"), "Available")
+
+    figures = port_uptime(connector=port, start=at(D1, "10:00"), end=at(D1, "12:00"), now=NOW)
+
+    assert (figures.minutes, figures.outage_minutes) == (120, 60)
+
+
+def test_an_outage_still_open_runs_to_the_end_of_the_period_and_never_past_now(port):
+    status(port, at(D1, "22:00"), "Faulted")
+
+    assert day_figures(port, D1).outage_minutes == 120
+    live = port_uptime(connector=port, start=D1, end=D1 + timedelta(days=1), now=at(D1, "23:00"))
+    assert (live.minutes, live.outage_minutes) == (23 * 60, 60)
+
+
+def test_a_station_gone_silent_whose_last_status_was_available_is_down_until_it_speaks(port):
+    status(port, at(D1, "10:00"), "Offline", source=StatusEventSource.OFFLINE_SWEEP)
+    status(port, at(D1, "11:15"), "Available", source=StatusEventSource.RECONNECT)
+
+    assert day_figures(port, D1).outage_minutes == 75
+
+
+def test_connector_zero_faulted_takes_every_port_down(port):
+    zero = port.station.connectors.get(connector_id=0)
+    other = ConnectorFactory(station=port.station, connector_id=2)
+    status(other, D1 - timedelta(days=1), "Available")
+    status(zero, at(D1, "10:00"), "Faulted")
+    status(zero, at(D1, "11:00"), "Available")
+    status(other, at(D1, "10:30"), "Faulted")  # its own fault outlasts the station's
+    status(other, at(D1, "11:30"), "Available")
+
+    assert day_figures(port, D1).outage_minutes == 60
+    assert day_figures(other, D1).outage_minutes == 90
+    # Connector 0 is not a port of its own.
+    assert zero.pk not in port_windows_live(start=D1, end=D1 + timedelta(days=1))
+
+
+def test_a_port_added_mid_period_counts_from_its_first_report(port):
+    added = ConnectorFactory(station=port.station, connector_id=2)
+    status(added, at(D1, "12:00"), "Available")
+    status(added, at(D1, "18:00"), "Faulted")
+
+    figures = day_figures(added, D1)
+
+    assert (figures.minutes, figures.outage_minutes) == (720, 360)
+    assert day_figures(added, D1 - timedelta(days=1)).minutes == 0
+
+
+def test_a_run_of_failed_sessions_is_down_from_its_first_failure_until_a_success(port):
+    for hhmm in ("10:00", "10:20", "10:40"):
+        session(port, at(D1, hhmm), energy_wh=100)
+    session(port, at(D1, "12:00"), energy_wh=20_000)
+
+    assert day_figures(port, D1).outage_minutes == 120
+
+
+def test_fewer_failures_than_the_threshold_are_not_an_outage(port):
+    session(port, at(D1, "10:00"), energy_wh=100)
+    session(port, at(D1, "10:20"), energy_wh=0, reason="EmergencyStop")
+    session(port, at(D1, "11:00"), energy_wh=20_000)
+    session(port, at(D1, "12:00"), energy_wh=100)
+
+    assert day_figures(port, D1).outage_minutes == 0
+
+
+def test_refused_tags_neither_make_nor_break_a_run(port):
+    session(port, at(D1, "10:00"), energy_wh=100)
+    session(port, at(D1, "10:10"), energy_wh=0, tag_status="Invalid")
+    session(port, at(D1, "10:20"), energy_wh=100)
+    session(port, at(D1, "10:30"), energy_wh=100)
+
+    # Down from 10:00 to the end of the day: no success came.
+    assert day_figures(port, D1).outage_minutes == 14 * 60
+
+
+def test_a_failing_run_and_a_fault_that_overlap_count_once(port):
+    for hhmm in ("10:00", "10:20", "10:40"):
+        session(port, at(D1, hhmm), energy_wh=100)
+    status(port, at(D1, "11:00"), "Faulted")
+    status(port, at(D1, "13:00"), "Available")
+    session(port, at(D1, "13:30"), energy_wh=20_000)
+
+    assert day_figures(port, D1).outage_minutes == 210
+
+
+def test_overlapping_exclusions_count_once_and_never_exclude_up_time(port, actors):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "14:00"), "Available")
+    station_wide = exclusions.uptime_exclusion_record(
+        reason=ExclusionReason.UTILITY_POWER_LOSS, starts_at=at(D1, "09:00"), ends_at=at(D1, "11:00"),
+        station=port.station, by=actors.operator, notes="grid down",
+    )  # fmt: skip
+    exclusions.uptime_exclusion_record(
+        reason=ExclusionReason.VANDALISM, starts_at=at(D1, "10:30"), ends_at=at(D1, "12:00"), connector=port,
+        by=actors.operator,
+    )  # fmt: skip
+    exclusions.uptime_exclusion_record(
+        reason=ExclusionReason.NATURAL_DISASTER, starts_at=at(D1, "15:00"), ends_at=at(D1, "16:00"),
+        site=port.station.site, by=actors.operator,
+    )  # fmt: skip
+
+    figures = day_figures(port, D1)
+
+    assert (figures.outage_minutes, figures.excluded_minutes) == (240, 120)
+    assert figures.uptime_percent == pytest.approx((1440 - 120) / 1440 * 100)
+    change = UptimeExclusionChange.objects.get(exclusion=station_wide)
+    assert (change.to_state, change.by, change.note) == (ExclusionState.CONFIRMED, actors.operator, "grid down")
+
+
+def test_a_proposed_exclusion_counts_only_once_confirmed(port, actors):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "11:00"), "Available")
+
+    def visits(start, end):
+        yield uptime_sources.ExclusionProposal(
+            key="test:visit-1", reason=ExclusionReason.SCHEDULED_MAINTENANCE, source=ExclusionSource.WORK_ORDER,
+            starts_at=at(D1, "09:30"), ends_at=at(D1, "10:30"), station_id=port.station_id,
+        )  # fmt: skip
+
+    uptime_sources.register_exclusion_source(visits)
+    try:
+        assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 1
+        assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 0
+    finally:
+        uptime_sources._sources.remove(visits)
+    assert day_figures(port, D1).excluded_minutes == 0
+
+    proposal = exclusions.UptimeExclusion.objects.get()
+    exclusions.uptime_exclusion_confirm(exclusion=proposal, by=actors.operator, note="checked the visit")
+
+    assert day_figures(port, D1).excluded_minutes == 30
+    with pytest.raises(exclusions.ExclusionError):
+        exclusions.uptime_exclusion_reject(exclusion=proposal, by=actors.operator)
+    moves = list(proposal.changes.values_list("from_state", "to_state", "by"))
+    assert moves == [("", "proposed", None), ("proposed", "confirmed", actors.operator.pk)]
+
+
+def test_confirming_an_exclusion_recomputes_its_days_after_commit(port, actors, django_capture_on_commit_callbacks):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "12:00"), "Available")
+    rollup.uptime_rollup_days(first=D1.date(), last=D1.date(), now=NOW)
+    assert PortUptimeDay.objects.get(connector=port, day=D1.date()).excluded_s == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        exclusions.uptime_exclusion_record(
+            reason=ExclusionReason.VEHICLE_FAULT, starts_at=at(D1, "10:00"), ends_at=at(D1, "10:45"), connector=port,
+            by=actors.operator,
+        )  # fmt: skip
+
+    assert PortUptimeDay.objects.get(connector=port, day=D1.date()).excluded_s == 45 * 60
+
+
+def test_roll_ups_equal_live_computation_for_the_same_days(port, actors):
+    other = ConnectorFactory(station=port.station, connector_id=2)
+    zero = port.station.connectors.get(connector_id=0)
+    status(other, at(D1, "07:00"), "Available")  # added on day one
+    status(port, at(D1, "23:10"), "Faulted")
+    status(port, at(D1, "24:00") + timedelta(hours=2), "Available")
+    status(zero, at(D1, "24:00") + timedelta(hours=30), "Unavailable")
+    status(zero, at(D1, "24:00") + timedelta(hours=31, minutes=7), "Available")
+    status(other, at(D1, "24:00") + timedelta(hours=40), "Offline", source=StatusEventSource.OFFLINE_SWEEP)
+    for hours in (50, 51, 52):
+        session(other, D1 + timedelta(hours=hours), energy_wh=10)
+    exclusions.uptime_exclusion_record(
+        reason=ExclusionReason.UTILITY_POWER_LOSS, starts_at=at(D1, "23:30"), ends_at=D1 + timedelta(hours=25),
+        station=port.station, by=actors.operator,
+    )  # fmt: skip
+    start, end = D1, D1 + timedelta(days=4)
+    live = port_windows_live(start=start, end=end)
+
+    rollup.uptime_rollup_days(first=start.date(), last=(end - timedelta(days=1)).date(), now=NOW)
+    rows = PortUptimeDay.objects.filter(day__gte=start.date(), day__lt=end.date())
+    summed = {c: [0, 0, 0] for c in live}
+    for row in rows:
+        figures = (row.period_s, row.outage_s, row.excluded_s)
+        summed[row.connector_id] = [a + b for a, b in zip(summed[row.connector_id], figures, strict=True)]
+
+    assert summed == {c: [round(f.period_s), round(f.outage_s), round(f.excluded_s)] for c, f in live.items()}
+    assert summed[port.pk] == [4 * 86400, (170 + 67) * 60, 90 * 60]  # 23:10–02:00, then connector 0
+    # The report over those days reads the roll-ups and gives the same.
+    report = {row.key["port_id"]: row for row in uptime_report(start=start, end=end, now=NOW)}
+    assert {c: round(r.figures.outage_s) for c, r in report.items()} == {c: v[1] for c, v in summed.items()}
+
+
+def test_a_report_mixes_roll_ups_with_live_days_and_partial_days(port):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "24:00") + timedelta(hours=10), "Available")
+    rollup.uptime_rollup_days(first=D1.date(), last=D1.date(), now=NOW)  # day two stays live
+
+    report = uptime_report(start=at(D1, "06:00"), end=at(D1, "24:00") + timedelta(hours=12), now=NOW)
+
+    assert [(r.key["station"], r.figures.minutes, r.figures.outage_minutes) for r in report] == [
+        ("UP-1", 30 * 60, 24 * 60)
+    ]
+
+
+def test_reports_group_ports_by_station_site_model_and_network(port):
+    second = StationFactory(identity="UP-2", site=port.station.site, vendor="Other", model="Z9")
+    far = ConnectorFactory(station=second, connector_id=1)
+    status(far, D1 - timedelta(days=1), "Available")
+    status(far, at(D1, "00:00"), "Faulted")
+    status(far, at(D1, "12:00"), "Available")
+    day = {"start": D1, "end": D1 + timedelta(days=1), "now": NOW}
+
+    by_station = {r.key["station"]: r for r in uptime_report(group_by="station", **day)}
+    by_model = {(r.key["vendor"], r.key["model"]): r for r in uptime_report(group_by="model", **day)}
+    network = uptime_report(group_by="network", **day)
+
+    assert by_station["UP-1"].uptime_percent == 100 and by_station["UP-2"].uptime_percent == 50
+    assert by_model[("Other", "Z9")].ports_below_target == 1
+    assert [(n.ports, n.ports_below_target, n.uptime_percent) for n in network] == [(2, 1, 75)]
+    [site] = uptime_report(group_by="site", **day)
+    assert site.key["site"] == port.station.site.name and site.figures.minutes == 2880
+
+
+def test_the_trailing_twelve_months_add_up_the_monthly_minutes(port):
+    status(port, datetime(2026, 1, 10, tzinfo=UTC), "Faulted")
+    status(port, datetime(2026, 1, 10, 6, tzinfo=UTC), "Available")
+    status(port, datetime(2026, 7, 31, 23, tzinfo=UTC), "Faulted")
+    status(port, datetime(2026, 8, 1, 1, tzinfo=UTC), "Available")
+
+    [year] = uptime_period_report(period="trailing_12_months", on=date(2026, 11, 15), now=NOW)
+    [quarter] = uptime_period_report(period="quarter", on=date(2026, 8, 15), now=NOW)
+
+    # The twelve whole months before November; the port counts from its first event, 2026-01-10.
+    assert year.figures.outage_minutes == 360 + 120
+    first_seen = datetime(2026, 1, 10, tzinfo=UTC)
+    assert year.figures.minutes == (datetime(2026, 11, 1, tzinfo=UTC) - first_seen).total_seconds() / 60
+    # The third quarter holds the whole July-to-August fault.
+    assert (quarter.figures.minutes, quarter.figures.outage_minutes) == (92 * 1440, 120)
+
+
+def test_the_rollup_command_recomputes_the_days_it_is_given(port):
+    from django.core.management import call_command
+
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "10:30"), "Available")
+
+    call_command("uptime_rollup", "--from", D1.date().isoformat(), "--to", (D1 + timedelta(days=1)).date().isoformat())
+
+    rows = PortUptimeDay.objects.filter(connector=port).order_by("day")
+    assert [(r.day, r.period_s, r.outage_s) for r in rows] == [
+        (D1.date(), 86400, 1800),
+        ((D1 + timedelta(days=1)).date(), 86400, 0),
+    ]
+
+
+# --- API -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(actors):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(actors.operator)
+    return client
+
+
+def test_the_api_gives_each_ports_uptime_over_a_period(port, api):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "10:36"), "Available")
+
+    answer = api.get("/api/uptime/", {"station": "UP-1", "start": "2026-10-05T00:00:00Z", "end": "2026-10-06T00:00Z"})
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["ports"] == [
+        {
+            "connector_id": 1, "minutes_in_period": 1440.0, "outage_minutes": 36.0, "excluded_minutes": 0.0,
+            "uptime_percent": pytest.approx(97.5), "below_target": False,
+        }
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"station": "UP-1", "start": "2026-10-06T00:00Z", "end": "2026-10-05T00:00Z"}, "end"),
+        ({"station": "UP-1", "start": "2025-01-01T00:00Z", "end": "2026-02-05T00:01Z"}, "end"),
+        ({"station": "UP-1", "start": "yesterday", "end": "2026-10-05T00:00Z"}, "start"),
+        ({"station": "NOPE", "start": "2026-10-04T00:00Z", "end": "2026-10-05T00:00Z"}, "station"),
+        ({"start": "2026-10-04T00:00Z", "end": "2026-10-05T00:00Z"}, "station"),
+    ],
+)
+def test_the_api_refuses_a_bad_period_or_station_saying_what_is_wrong(port, api, query, field):
+    answer = api.get("/api/uptime/", query)
+
+    assert answer.status_code == 400
+    assert field in answer.json()
+
+
+def test_only_those_who_may_see_uptime_get_it(port, actors):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(actors.outsider)
+    query = {"station": "UP-1", "start": "2026-10-04T00:00Z", "end": "2026-10-05T00:00Z"}
+    assert client.get("/api/uptime/", query).status_code == 403
+    assert client.get("/api/uptime/exclusions/").status_code == 403
+
+
+def test_an_operator_records_an_exclusion_through_the_api_and_it_counts(port, api, actors):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "11:00"), "Available")
+
+    answer = api.post(
+        "/api/uptime/exclusions/",
+        {"reason": "vandalism", "starts_at": "2026-10-05T10:30:00Z", "ends_at": "2026-10-05T12:00:00Z",
+         "station": "UP-1", "connector_id": 1, "notes": "cable cut"},
+        format="json",
+    )  # fmt: skip
+
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    assert (body["state"], body["connector_id"], body["created_by"]) == ("confirmed", 1, actors.operator.username)
+    assert [(c["to_state"], c["by"], c["via"]) for c in body["changes"]] == [("confirmed", "olga", "api")]
+    assert day_figures(port, D1).excluded_minutes == 30
+
+
+def test_a_proposal_is_confirmed_or_rejected_once_through_the_api(port, api):
+    proposal, _ = exclusions.uptime_exclusion_propose(
+        proposal=uptime_sources.ExclusionProposal(
+            key="test:window", reason=ExclusionReason.SCHEDULED_MAINTENANCE,
+            source=ExclusionSource.MAINTENANCE_WINDOW, starts_at=at(D1, "01:00"), ends_at=at(D1, "02:00"),
+            station_id=port.station_id,
+        )
+    )  # fmt: skip
+
+    listed = api.get("/api/uptime/exclusions/", {"state": "proposed"}).json()
+    first = api.post(f"/api/uptime/exclusions/{proposal.pk}/confirm/", {"note": "seen it"}, format="json")
+    again = api.post(f"/api/uptime/exclusions/{proposal.pk}/reject/", {}, format="json")
+
+    assert [row["id"] for row in listed["results"]] == [proposal.pk]
+    assert first.status_code == 200 and first.json()["state"] == "confirmed"
+    assert again.status_code == 400 and "cannot become rejected" in str(again.json())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": "vandalism", "starts_at": "2026-10-05T12:00Z", "ends_at": "2026-10-05T10:00Z", "station": "UP-1"},
+        {"reason": "vandalism", "starts_at": "2026-10-05T10:00Z", "ends_at": "2026-10-05T12:00Z"},
+        {"reason": "aliens", "starts_at": "2026-10-05T10:00Z", "ends_at": "2026-10-05T12:00Z", "station": "UP-1"},
+        {"reason": "vandalism", "starts_at": "2026-10-05T10:00Z", "ends_at": "2026-10-05T12:00Z", "station": "UP-1",
+         "connector_id": 7},
+        {"reason": "vandalism", "starts_at": "2026-10-05T10:00Z", "ends_at": [None, None], "station": "UP-1"},
+        {"reason": "vandalism", "starts_at": "2026-10-05T10:00Z", "ends_at": "9999-12-31T23:59:59-23:59",
+         "station": "UP-1"},
+    ],
+)  # fmt: skip
+def test_a_malformed_exclusion_is_refused(port, api, body):
+    assert api.post("/api/uptime/exclusions/", body, format="json").status_code == 400
+
+
+def test_a_preventive_visit_is_proposed_as_scheduled_maintenance_once(port):
+    from workorders.models import WorkOrder, WorkOrderKind
+
+    order = WorkOrder.objects.create(
+        kind=WorkOrderKind.PREVENTIVE, station=port.station, title="Yearly check", sla_due_at=D1,
+        on_site_started_at=at(D1, "09:00"), on_site_ended_at=at(D1, "11:00"),
+    )  # fmt: skip
+    WorkOrder.objects.create(
+        kind=WorkOrderKind.CORRECTIVE, station=port.station, title="Fix", sla_due_at=D1,
+        on_site_started_at=at(D1, "12:00"), on_site_ended_at=at(D1, "13:00"),
+    )  # fmt: skip
+
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 1
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 0
+    proposal = exclusions.UptimeExclusion.objects.get()
+    assert (proposal.state, proposal.source, proposal.reason, proposal.station_id, proposal.source_key) == (
+        ExclusionState.PROPOSED, ExclusionSource.WORK_ORDER, ExclusionReason.SCHEDULED_MAINTENANCE,
+        port.station_id, f"workorder:{order.pk}",
+    )  # fmt: skip
