@@ -19,6 +19,8 @@ from config.roles import PortalPermissionMixin
 from stations import selectors_usage as usage
 from stations.models import ConnectorStatus
 from stations.views_usage import hour_points
+from workorders.alerts.models import AlertSeverity
+from workorders.alerts.selectors import alerts_firing
 from workorders.models import OPEN_WORK_ORDER_STATUSES, Incident, IncidentKind, IncidentStatus, WorkOrder
 from workorders.services import sla
 
@@ -109,6 +111,25 @@ def faults_by_model(*, since: datetime, limit: int = 8) -> list[FaultCount]:
     return [FaultCount(f"{vendor} {model}".strip() or "unknown model", model, n) for vendor, model, n in rows]
 
 
+@dataclass
+class AlertsSummary:
+    by_severity: dict[str, int]
+    latest: list
+    total: int = field(init=False)
+
+    def __post_init__(self):
+        self.total = sum(self.by_severity.values())
+
+
+def alerts_summary(*, latest: int = 5) -> AlertsSummary:
+    """Open alerts (firing or acknowledged) by severity, and the worst, newest few. Two queries."""
+    counts = dict(alerts_firing().order_by().values_list("severity").annotate(n=Count("id")))
+    return AlertsSummary(
+        by_severity={s.value: counts.get(s.value, 0) for s in reversed(AlertSeverity)},
+        latest=list(alerts_firing()[:latest]),
+    )
+
+
 # -- Links ---------------------------------------------------------------------------
 
 
@@ -162,6 +183,20 @@ def order_tiles(work: WorkSummary) -> list[dict]:
     ]
 
 
+def alert_tiles(alerts: AlertsSummary) -> list[dict]:
+    """Open alerts by severity, worst first, each linked to the alert list filtered to it."""
+    css = {AlertSeverity.CRITICAL: "bad", AlertSeverity.WARNING: "warn"}
+    return [
+        {
+            "value": alerts.by_severity[s.value],
+            "what": s.label.capitalize(),
+            "href": _url("workorders:alert-list", severity=s.value),
+            "css": css.get(s, "") if alerts.by_severity[s.value] else "",
+        }
+        for s in reversed(AlertSeverity)
+    ]
+
+
 def fault_points(faults: list[FaultCount], since: datetime) -> list[dict]:
     return [
         {
@@ -194,7 +229,9 @@ def model_points(faults: list[FaultCount]) -> list[dict]:
     ]
 
 
-def uptime_points(overview: usage.UptimeOverview) -> list[dict]:
+def uptime_points(overview: usage.UptimeOverview | None) -> list[dict]:
+    if overview is None:
+        return []
     points = []
     for start, percent in overview.weeks:
         below = percent is not None and percent < overview.target
@@ -223,6 +260,7 @@ class DashboardView(PortalPermissionMixin, TemplateView):
         now = timezone.now()
         fault_since = now - FAULT_WINDOW
         work = work_summary(now=now)
+        alerts = alerts_summary()
         uptime = usage.uptime_overview(now=now)
         by_time = usage.usage_by_time(start=now - USAGE_WINDOW, end=now)
         context.update(
@@ -240,9 +278,11 @@ class DashboardView(PortalPermissionMixin, TemplateView):
             hour_sessions=hour_points(by_time, _url("analytics", period="30d")),
             utilisation=usage.network_utilisation(start=now - UTILISATION_WINDOW, end=now, now=now),
             states=list(usage.UsageState),
+            alerts=alerts,
+            alert_tiles=alert_tiles(alerts),
             uptime=uptime,
             uptime_weeks=uptime_points(uptime),
-            uptime_floor=min([90.0, *(p for _, p in uptime.weeks if p is not None)]),
+            uptime_floor=min([90.0, *(p for _, p in (uptime.weeks if uptime else []) if p is not None)]),
         )
         return context
 

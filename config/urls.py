@@ -4,8 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.api_root import ApiRootView
+from config.dashboard import DashboardView, NetworkLiveView
 from config.views import home
 from stations import views as station_views
+from stations import views_usage
 from support.urls import public_urlpatterns as charger_public_urls
 from workorders.views import kpis as kpi_views
 
@@ -14,6 +16,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("dashboard/live/", NetworkLiveView.as_view(), name="dashboard-live"),
+    path("analytics/", views_usage.AnalyticsView.as_view(), name="analytics"),
+    # Before the stations' routes, whose <identity>/ would take "sites".
+    path("stations/sites/<int:pk>/", views_usage.SiteDetailView.as_view(), name="site-detail"),
     path("stations/", include("stations.urls")),
     path("workorders/", include("workorders.urls")),
     path("billing/", include("billing.urls")),

@@ -27,7 +27,11 @@ from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay,
 from django.utils import timezone
 
 from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, Site, StatusEvent
-from stations.uptime import selectors as uptime
+
+try:
+    from stations.uptime import selectors as uptime
+except ImportError:  # an installation without the uptime roll-up: its panels say the figures are missing
+    uptime = None
 
 S = ConnectorStatus
 
@@ -565,13 +569,15 @@ class UptimeOverview:
         return self.network is not None and self.network >= self.target
 
 
-def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeOverview:
+def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeOverview | None:
     """This month's uptime of the network against the target, its worst ports, and the
     network's uptime week by week (weeks from Monday 00:00 UTC, as uptime counts UTC days).
 
     The uptime reads run over the daily roll-ups plus the live edges: a fixed number of
-    queries per period, whatever the number of ports.
+    queries per period, whatever the number of ports. None without the uptime roll-up.
     """
+    if uptime is None:
+        return None
     [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
     per_port = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="port", now=now)
     total = uptime.PortUptime(0)
@@ -602,6 +608,8 @@ def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeO
 
 def ports_uptime_this_month(*, station_ids: list[int], now: datetime) -> dict[int, float | None]:
     """Uptime % this month (UTC) of the given stations' ports, by connector id."""
+    if uptime is None:
+        return {}
     [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
     found = uptime.ports_uptime(start=month_start, end=min(month_end, now), station_ids=station_ids, now=now)
     return {port: figures.uptime_percent for port, figures in found.items()}
@@ -609,6 +617,8 @@ def ports_uptime_this_month(*, station_ids: list[int], now: datetime) -> dict[in
 
 def sites_uptime_this_month(*, now: datetime) -> dict[int, float | None]:
     """Uptime % this month (UTC) per site."""
+    if uptime is None:
+        return {}
     [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
     rows = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="site", now=now)
     return {row.key["site_id"]: row.uptime_percent for row in rows}
@@ -616,6 +626,8 @@ def sites_uptime_this_month(*, now: datetime) -> dict[int, float | None]:
 
 def site_uptime_this_month(*, site_id: int, now: datetime) -> float | None:
     """Uptime % this month (UTC) of the site's ports together."""
+    if uptime is None:
+        return None
     [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
     station_ids = list(ChargingStation.objects.filter(site_id=site_id).values_list("pk", flat=True))
     if not station_ids:
@@ -626,5 +638,5 @@ def site_uptime_this_month(*, site_id: int, now: datetime) -> float | None:
     return rows[0].uptime_percent if rows else None
 
 
-def uptime_target() -> float:
-    return settings.UPTIME_TARGET_PERCENT
+def uptime_target() -> float | None:
+    return getattr(settings, "UPTIME_TARGET_PERCENT", None)

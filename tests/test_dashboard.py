@@ -13,12 +13,13 @@ from django.utils import timezone
 from config import dashboard
 from stations.models import ChargingSession, StatusEvent
 from tests.factories import ConnectorFactory, IncidentFactory, SiteFactory, StationFactory
+from workorders.alerts.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertStatus
 from workorders.models import IncidentStatus, WorkOrder, WorkOrderKind, WorkOrderStatus
 
 # The pages' own queries, on top of what every page of the portal's layout costs
 # (session, user, permissions, the navigation's figures).
 # The uptime reads (stations.uptime) take a fixed number per period: the month, then six weeks.
-DASHBOARD_QUERIES = 30
+DASHBOARD_QUERIES = 32
 ANALYTICS_QUERIES = 14
 ANALYTICS_SITE_QUERIES = 8
 SITE_QUERIES = 16
@@ -167,6 +168,30 @@ def test_the_incident_board_behind_a_fault_bar_lists_that_codes_incidents(client
 
     assert board.status_code == 200
     assert [i.error_code for i in board.context["incidents"]] == ["GroundFailure"]
+
+
+def test_dashboard_lists_open_alerts_by_severity_with_links_to_the_alert_list(client, actors):
+    now = timezone.now()
+    rule = AlertRule.objects.create(name="Offline", kind=AlertKind.STATION_OFFLINE, severity=AlertSeverity.CRITICAL)
+    for n, status in enumerate([AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED]):
+        Alert.objects.create(
+            rule=rule,
+            kind=rule.kind,
+            severity=AlertSeverity.CRITICAL,
+            status=status,
+            subject_key=f"station:{n}",
+            subject_label=f"CP-{n}",
+            summary=f"CP-{n} is offline",
+            condition_since=now,
+            fired_at=now - timedelta(minutes=n),
+        )
+    client.force_login(actors.dispatcher)
+
+    page = client.get(reverse("dashboard")).content.decode()
+
+    assert 'href="/workorders/alerts/?severity=critical" class="bad"' in page
+    assert response_context_value(page, "alert-counts") == "2"
+    assert "CP-0 is offline" in page and "CP-1 is offline" in page and "CP-2 is offline" not in page
 
 
 def test_work_summary_uses_the_sla_rule(actors, incident_and_order):
