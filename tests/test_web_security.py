@@ -380,7 +380,7 @@ def test_embedded_defaults_keep_plain_http_working():
 def test_https_settings_come_from_the_environment():
     values = _settings_under(
         {
-            "TRUST_X_FORWARDED_PROTO": "1",
+            "TRUST_X_FORWARDED": "1",
             "SECURE_COOKIES": "1",
             "SECURE_SSL_REDIRECT": "1",
             "SECURE_HSTS_SECONDS": "31536000",
