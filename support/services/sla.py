@@ -244,6 +244,22 @@ class TargetState:
     def label(self) -> str:
         return SlaState(self.state).label
 
+    @property
+    def left_text(self) -> str:
+        """ "25 min left", "2 h 05 min over", for a timer the agent reads at a glance."""
+        if self.left is None or self.state in (SlaState.MET, SlaState.MISSED, SlaState.NONE):
+            return ""
+        minutes = int(abs(self.left.total_seconds()) // 60)
+        days, rest = divmod(minutes, 24 * 60)
+        span = (
+            f"{days} d {rest // 60} h"
+            if days
+            else f"{rest // 60} h {rest % 60:02d} min"
+            if rest >= 60
+            else f"{rest} min"
+        )
+        return f"{span} {'over' if self.left.total_seconds() < 0 else 'left'}"
+
 
 @dataclass(frozen=True)
 class TicketSla:
