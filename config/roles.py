@@ -58,6 +58,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "billing.view_paymentevent",
         "billing.view_refund",
         "billing.add_refund",
+        # The support desk: work tickets (reply, act, escalate); reports stay with operators.
+        "support.work_ticket",
+        "support.view_ticket",
+        "support.change_ticket",
+        "support.view_driver",
+        "support.view_ticketmessage",
+        "support.add_ticketmessage",
+        "support.view_ticketaction",
+        "support.add_ticketaction",
+        "support.view_macro",
+        "support.view_troubleshootingstep",
     ],
     # Technicians see stations, and send on-site commands, through their own work only.
     TECHNICIAN: ["stations.send_onsite_command", "workorders.view_workorder", "workorders.view_errorcode"],

@@ -11,11 +11,12 @@ class SupportConfig(AppConfig):
         from stations.services import demo, events, station_links
 
         from . import tasks
-        from .services import charger_pages, email_in
+        from .services import charger_pages, email_in, troubleshooting
 
         events.on_status_event(tasks.status_event_recorded)
         station_links.register_public_url(charger_pages.station_public_urls)
         demo.register_demo_seeder(charger_pages.demo_charger_pages_seed)
+        demo.register_demo_seeder(troubleshooting.desk_defaults_demo_seed)
         inbound.connect(email_in.anymail_inbound_received, dispatch_uid="support-email-in")
         self._tell_drivers()
 

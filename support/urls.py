@@ -1,11 +1,22 @@
 from django.conf import settings
 from django.urls import path
 
-from .views import intake, public
+from .views import console, intake, public, reports, search
 from .views import follow, merge  # noqa: I001 (kept apart: several people add views here)
 
 app_name = "support"
 urlpatterns = [
+    path("", console.queue, name="queue"),
+    path("queue/live/", console.queue_live, name="queue-live"),
+    path("tickets/<int:pk>/", console.ticket_detail, name="ticket"),
+    path("tickets/<int:pk>/live/", console.ticket_live, name="ticket-live"),
+    path("tickets/<int:pk>/reply/", console.ticket_reply, name="ticket-reply"),
+    path("tickets/<int:pk>/update/", console.ticket_update, name="ticket-update"),
+    path("tickets/<int:pk>/command/", console.ticket_command, name="ticket-command"),
+    path("tickets/<int:pk>/refund/", console.ticket_refund, name="ticket-refund"),
+    path("tickets/<int:pk>/escalate/", console.ticket_escalate, name="ticket-escalate"),
+    path("drivers/", search.driver_search, name="driver-search"),
+    path("reports/", reports.reports, name="reports"),
     path("calls/new/", intake.call_log, name="call-log"),
     path("qr/", intake.qr_sites, name="qr-sites"),
     path("qr/create/", intake.qr_pages_create, name="qr-pages-create"),

@@ -120,7 +120,8 @@ CATALOGUE: dict[str, Action] = {
             "TriggerMessage",
             "Trigger a message",
             False,
-            Audience.ON_SITE,
+            # Asking for a report disturbs nothing: support agents ask while a driver waits.
+            Audience.DRIVERS_AND_ON_SITE,
             (
                 Field("requestedMessage", "Message", K.CHOICE),
                 Field("connectorId", "Connector", K.CONNECTOR, required=False),
