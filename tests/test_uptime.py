@@ -467,3 +467,23 @@ def test_a_preventive_visit_is_proposed_as_scheduled_maintenance_once(port):
         ExclusionState.PROPOSED, ExclusionSource.WORK_ORDER, ExclusionReason.SCHEDULED_MAINTENANCE,
         port.station_id, f"workorder:{order.pk}",
     )  # fmt: skip
+
+
+def test_the_nightly_task_rolls_up_the_last_finished_days():
+    from django.utils import timezone
+
+    from stations import tasks
+    from stations.models import UptimeRollupDay
+
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    station = StationFactory(identity="UP-N")
+    connector = ConnectorFactory(station=station, connector_id=1)
+    status(connector, today - timedelta(days=5), "Available")
+    status(connector, today - timedelta(hours=2), "Faulted")  # yesterday, 22:00 onwards
+
+    tasks.uptime_rollup_recent.delay()
+
+    days = sorted(UptimeRollupDay.objects.values_list("day", flat=True))
+    assert days == [(today - timedelta(days=n)).date() for n in (3, 2, 1)]
+    yesterday = PortUptimeDay.objects.get(connector=connector, day=(today - timedelta(days=1)).date())
+    assert (yesterday.period_s, yesterday.outage_s) == (86400, 7200)
