@@ -1,6 +1,7 @@
 """Channels in that staff use: logging a phone call, and printing chargers' QR codes."""
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -142,8 +143,6 @@ def qr_sites(request):
 def qr_pages_create(request):
     _require(request, ADD_PAGES)
     made = charger_pages.charger_pages_create_missing()
-    from django.contrib import messages
-
     messages.info(request, f"{made} charger{'s' if made != 1 else ''} got a page and a QR code.")
     return redirect("support:qr-sites")
 
