@@ -207,7 +207,12 @@ def test_station_page_offers_exactly_what_command_request_accepts(client, actors
 
     assert offered == accepted
     assert offered["operator"] == list(catalogue.ACTIONS)
-    assert offered["support"] == ["UnlockConnector", "RemoteStartTransaction", "RemoteStopTransaction"]
+    assert offered["support"] == [
+        "UnlockConnector",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "TriggerMessage",
+    ]
     assert offered["dispatcher"] == []
 
 

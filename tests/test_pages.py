@@ -172,7 +172,12 @@ def test_station_page_offers_only_the_commands_the_role_may_send(client, actors)
     support_actions = client.get(url).context["command_actions"]
 
     assert "Reset" in operator_actions and "UpdateFirmware" in operator_actions
-    assert sorted(support_actions) == ["RemoteStartTransaction", "RemoteStopTransaction", "UnlockConnector"]
+    assert sorted(support_actions) == [
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "TriggerMessage",
+        "UnlockConnector",
+    ]
 
 
 @pytest.mark.django_db
