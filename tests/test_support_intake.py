@@ -5,6 +5,7 @@ import asyncio
 import io
 import re
 import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -326,9 +327,7 @@ def test_watch_mail_goes_out_once_when_a_real_charger_reports_available(live_db,
             assert eventually(lambda: AvailabilityWatch.objects.filter(notified_at__isnull=False).exists())
             # Both Available reports were handled; the second told nobody.
             assert eventually(lambda: StatusEvent.objects.filter(station=station, status="Available").count() == 2)
-            import time
-
-            time.sleep(1.5)
+            time.sleep(1.5)  # the second report's task has run too: still one mail
     finally:
         controller.stop()
     assert len(received) == 1
@@ -405,7 +404,11 @@ def test_sheet_and_index_queries_do_not_grow_with_chargers(client, actors):
 @pytest.mark.django_db
 def test_qr_pages_are_for_operators_only(client, actors):
     _, page = _charger("QR-3")
-    urls = [reverse("support:qr-sites"), reverse("support:qr-sheet", args=[0]), reverse("support:qr-svg", args=["QR-3"])]
+    urls = [
+        reverse("support:qr-sites"),
+        reverse("support:qr-sheet", args=[0]),
+        reverse("support:qr-svg", args=["QR-3"]),
+    ]
     for user in (actors.support, actors.technician, actors.dispatcher, actors.outsider):
         client.force_login(user)
         for url in urls:
@@ -445,8 +448,8 @@ def test_a_call_solved_on_the_line_is_resolved_at_first_contact(client, actors):
     client.force_login(actors.support)
     client.post(
         reverse("support:call-log"),
-        {"email": "dee@example.test", "category": "payment", "priority": "p3", "summary": "Price question", "solved": "on"},
-    )  # fmt: skip
+        {"email": "dee@example.test", "category": "payment", "priority": "p3", "summary": "Price?", "solved": "on"},
+    )
     ticket = Ticket.objects.get()
     assert ticket.status == TicketStatus.RESOLVED and ticket.resolved_in_first_contact
     assert ticket.events.filter(kind="status", to_status="resolved", by=actors.support).exists()
@@ -506,8 +509,29 @@ def test_api_creates_a_ticket_and_shows_it_with_its_messages(client, actors):
     assert [m["body"] for m in body["messages"]] == ["Stopped after 2 minutes"]
     ticket = Ticket.objects.get()
     ticket_message_add(ticket=ticket, kind=MessageKind.NOTE, body="driver called before", channel="phone")
+    client.force_login(actors.operator)
     detail = client.get(f"/api/tickets/{ticket.pk}/").json()
-    assert [m["kind"] for m in detail["messages"]] == ["driver", "note"]  # agents see notes
+    assert [m["kind"] for m in detail["messages"]] == ["driver", "note"]  # those who work tickets see notes
+
+
+@pytest.mark.django_db
+def test_api_never_shows_internal_notes_to_who_does_not_work_tickets(client, actors):
+    """A reader with the view permission alone (an app's token, say) gets the conversation without notes."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    reader = UserFactory(username="app-reader")
+    reader.user_permissions.add(Permission.objects.get(content_type__app_label="support", codename="view_ticket"))
+    client.force_login(actors.operator)
+    client.post("/api/tickets/", {"body": "Stopped"}, content_type="application/json")
+    ticket = Ticket.objects.get()
+    ticket_message_add(ticket=ticket, kind=MessageKind.NOTE, body="internal: refund likely", channel="phone")
+    ticket_message_add(ticket=ticket, kind=MessageKind.REPLY, body="We are on it", channel="api")
+    client.force_login(reader)
+    detail = client.get(f"/api/tickets/{ticket.pk}/").json()
+    assert "internal" not in str(detail)
+    assert [m["kind"] for m in detail["messages"] if m["kind"] != "system"] == ["driver", "reply"]
 
 
 @pytest.mark.django_db

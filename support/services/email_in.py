@@ -188,8 +188,10 @@ def html_to_text(html: str) -> str:
     return converter.handle(html)
 
 
-def body_text(message: EmailMessage) -> str:
-    """What the driver wrote: the plain text part, or the HTML one made readable, without quoted history."""
+def body_text(message: EmailMessage, *, keep_quoted: bool = False) -> str:
+    """What the driver wrote: the plain text part, or the HTML one made readable, without quoted history.
+
+    A forward keeps what it quotes: the forwarded mail is what the driver wants us to read."""
     try:
         part = message.get_body(preferencelist=("plain", "html"))
     except (KeyError, ValueError, AttributeError):
@@ -200,13 +202,27 @@ def body_text(message: EmailMessage) -> str:
     if part.get_content_type() == "text/html":
         text = html_to_text(text)
     text = text.replace("\r\n", "\n").replace("\x00", "")
-    return cut_quoted(text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return text if keep_quoted else cut_quoted(text)
+
+
+# The line a mail client writes above the history it quotes, in the languages
+# email-reply-parser does not know ("Am 01.12.26 um 10:05 schrieb X:").
+QUOTE_HEADER = re.compile(
+    r"\b(wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|napisał|kirjoitti|escreveu)\b[^\n]*:\s*$",
+    re.IGNORECASE,
+)
 
 
 def cut_quoted(text: str) -> str:
     """The reply without the history it quotes ("On ... wrote:", "> ..." lines, Outlook's From:/Sent: block)."""
-    reply = EmailReplyParser.parse_reply(text)
-    return reply.strip() or text.strip()
+    reply = EmailReplyParser.parse_reply(text).strip()
+    lines = reply.split("\n")
+    # The parser cuts the quoted lines; a header line above them in another language stays behind.
+    if len(lines) > 1 and QUOTE_HEADER.search(lines[-1]):
+        reply = "\n".join(lines[:-1]).strip()
+    return reply or text.strip()
 
 
 # --- Attachments ----------------------------------------------------------------
@@ -245,7 +261,7 @@ def email_ingest(*, message: EmailMessage) -> IngestResult:
             return IngestResult(IngestOutcome.DUPLICATE, known.ticket, known, "the same Message-ID came before")
 
     subject = REPLY_PREFIX.sub("", _header(message, "Subject")).strip()[:200]
-    text = body_text(message)
+    text = body_text(message, keep_quoted=bool(FORWARD.match(_header(message, "Subject"))))
     files = list(_attachments(message))
     kept, notes = _within_limits(files)
     if notes:

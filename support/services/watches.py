@@ -1,4 +1,4 @@
-""""Tell me when it's available": a driver leaves an email at a busy or broken charger.
+"""Tell me when it's available: a driver leaves an email at a busy or broken charger.
 
 The watch is kept for SUPPORT_WATCH_HOURS; the first status report that shows a
 connector (the one asked about, or any) Available sends one mail. A watch is
