@@ -181,7 +181,7 @@ class LocalListVersionAdmin(ReadOnlyAdmin):
         for row in queryset.select_related("station"):
             try:
                 command = local_list.local_list_send(station=row.station, full=full, by=request.user)
-            except local_list.LocalListUnchanged as exc:
+            except local_list.LocalListNotSent as exc:
                 self.message_user(request, str(exc), messages.INFO)
             else:
                 self.message_user(request, f"{row.station}: SendLocalList {command.get_status_display()}")

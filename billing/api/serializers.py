@@ -9,7 +9,23 @@ RATE = {"max_digits": 12, "decimal_places": 5, "min_value": Decimal(0), "max_val
 MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": Decimal(0), "max_value": Decimal(1_000_000)}
 
 
+class OptionalEmailField(serializers.EmailField):
+    """An email address or nothing: shown as null when absent, because an empty
+    string is not an email address in the published schema."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_blank=True, allow_null=True, max_length=254, **kwargs)
+
+    def to_internal_value(self, data):
+        return "" if data in (None, "") else super().to_internal_value(data)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class AccountSerializer(serializers.ModelSerializer):
+    email = OptionalEmailField()
+
     class Meta:
         model = Account
         fields = [

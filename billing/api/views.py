@@ -19,6 +19,8 @@ from stations.models import ChargingStation, Connector, Site
 from . import filters, serializers
 
 ACCOUNT_WRITE = "billing.change_account"
+# Ids in paths are numbers: anything else is a 404 before it reaches the database.
+ID_IN_PATH = r"[0-9]{1,18}"
 
 
 class AccountViewSet(
@@ -27,6 +29,7 @@ class AccountViewSet(
 ):  # fmt: skip
     """Accounts that ID tags charge to. Support agents read; operators write (changes are recorded)."""
 
+    lookup_value_regex = ID_IN_PATH
     serializer_class = serializers.AccountSerializer
     filterset_class = filters.AccountFilter
     permission_classes = [ModelViewPermission]
@@ -75,6 +78,7 @@ class TagViewSet(
 ):  # fmt: skip
     """ID tags linked to accounts. POST links a tag (an unknown one is registered); DELETE unlinks it."""
 
+    lookup_value_regex = ID_IN_PATH
     serializer_class = serializers.TagSerializer
     filterset_class = filters.TagFilter
     permission_classes = [ModelViewPermission]
@@ -103,6 +107,7 @@ class TariffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     connectors named; `POST /api/tariffs/<id>/revise/` makes a new version:
     sessions already started keep the version they started with."""
 
+    lookup_value_regex = ID_IN_PATH
     serializer_class = serializers.TariffSerializer
     filterset_class = filters.TariffFilter
     permission_classes = [ModelViewPermission]
@@ -185,6 +190,7 @@ def _name_for(places: dict) -> str:
 class PaymentViewSet(viewsets.ReadOnlyModelViewSet):
     """Payments and their states (authorised, captured, refunded, ...). Read-only: money moves through services."""
 
+    lookup_value_regex = ID_IN_PATH
     serializer_class = serializers.PaymentSerializer
     filterset_class = filters.PaymentFilter
     permission_classes = [ModelViewPermission]

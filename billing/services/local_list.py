@@ -19,7 +19,11 @@ from .accounts import account_refusal
 SEND_TIMEOUT_S = 20.0
 
 
-class LocalListUnchanged(ValueError):
+class LocalListNotSent(ValueError):
+    """The list was not sent; the message says why (for the page or admin)."""
+
+
+class LocalListUnchanged(LocalListNotSent):
     pass
 
 
@@ -60,15 +64,21 @@ def local_list_send(*, station: ChargingStation, full: bool, by) -> RemoteComman
     payload = local_list_payload(current=current, entries=entries, full=full)
     if not full and not payload["localAuthorizationList"]:
         raise LocalListUnchanged(f"{station.identity} holds list version {current.version}; nothing changed since")
-    command = commands.command_send(
-        station=station,
-        action="SendLocalList",
-        payload=payload,
-        requested_by=by,
-        requested_via="" if getattr(by, "is_authenticated", False) else "billing: local list",
-        timeout_s=SEND_TIMEOUT_S,
-        wait=True,
-    )
+    person = by if getattr(by, "is_authenticated", False) else None
+    try:
+        # The one way to ask a charger to act: it checks this person may send the list.
+        command = commands.command_request(
+            station=station,
+            action="SendLocalList",
+            payload=payload,
+            by=person,
+            via="" if person else "billing: local list",
+            confirmed=True,
+            timeout_s=SEND_TIMEOUT_S,
+            wait=True,
+        )
+    except commands.CommandRefused as exc:
+        raise LocalListNotSent(str(exc)) from exc
     if command.status == CommandStatus.ACCEPTED:
         with transaction.atomic():
             # Compare-and-swap on the version: of two sends at once, only the first moves it.

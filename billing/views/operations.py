@@ -183,7 +183,7 @@ def local_list_send(request, identity: str):
     full = form.cleaned_data.get("full", False)
     try:
         command = local_list.local_list_send(station=station, full=full, by=request.user)
-    except local_list.LocalListUnchanged as exc:
+    except local_list.LocalListNotSent as exc:
         messages.info(request, str(exc))
     else:
         version = LocalListVersion.objects.filter(station=station).values_list("version", flat=True).first()
