@@ -598,3 +598,28 @@ def test_remote_start_only_for_the_drivers_own_tag(client, actors):
 
     assert response.status_code == 400
     assert "STRANGER is not one of the driver" in response.content.decode()
+
+
+# --- Hostile text ----------------------------------------------------------------------------------
+
+
+def test_what_drivers_and_chargers_write_reaches_the_page_only_as_text(client, actors, db):
+    from tests.helpers import IMG, SCRIPT, SHORT
+
+    desk = Desk("HOSTILE-1", tag="HOST-TAG")
+    Driver.objects.filter(pk=desk.driver.pk).update(name=IMG)
+    Ticket.objects.filter(pk=desk.ticket.pk).update(subject=SCRIPT, tags=[SHORT])
+    tickets.ticket_message_add(ticket=desk.ticket, kind=MessageKind.DRIVER, body=SCRIPT + IMG, channel="email")
+    Macro.objects.create(name=IMG, body=SCRIPT + "{driver_name}")
+    FrameLog.objects.create(station=desk.station, direction="in", message_type=2, action="Authorize", unique_id="x",
+                            raw=f'[2,"x","Authorize",{{"idTag":"HOST-TAG","x":"{SCRIPT}"}}]',
+                            created_at=timezone.now())  # fmt: skip
+    client.force_login(actors.support)
+
+    pages = [client.get(desk.url).content.decode(), client.get(reverse("support:queue")).content.decode(),
+             client.get(reverse("support:driver-search"), {"q": "HOST-TAG"}).content.decode()]  # fmt: skip
+
+    for page in pages:
+        assert SCRIPT not in page and IMG not in page and SHORT not in page
+        assert "<script>" not in page.replace('<script id="ticket-macros" type="application/json">', "")
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in pages[0]
