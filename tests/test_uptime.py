@@ -487,3 +487,15 @@ def test_the_nightly_task_rolls_up_the_last_finished_days():
     assert days == [(today - timedelta(days=n)).date() for n in (3, 2, 1)]
     yesterday = PortUptimeDay.objects.get(connector=connector, day=(today - timedelta(days=1)).date())
     assert (yesterday.period_s, yesterday.outage_s) == (86400, 7200)
+
+
+def test_ports_below_target_are_counted_over_the_whole_period(port):
+    status(port, datetime(2026, 1, 10, tzinfo=UTC), "Available")
+    status(port, datetime(2026, 2, 1, tzinfo=UTC), "Faulted")
+    status(port, datetime(2026, 2, 3, tzinfo=UTC), "Available")
+
+    [february] = uptime_period_report(period="month", on=date(2026, 2, 15), group_by="network", now=NOW)
+    [first_quarter] = uptime_period_report(period="quarter", on=date(2026, 2, 15), group_by="network", now=NOW)
+
+    assert (round(february.uptime_percent, 2), february.ports_below_target) == (92.86, 1)  # 2 of 28 days
+    assert (round(first_quarter.uptime_percent, 2), first_quarter.ports_below_target) == (97.53, 0)  # 2 of 81 days

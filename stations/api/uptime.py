@@ -98,7 +98,7 @@ class UptimeView(APIView):
         query.is_valid(raise_exception=True)
         station, start, end = (query.validated_data[k] for k in ("station", "start", "end"))
         figures = ports_uptime(start=start, end=end, station_ids=[station.pk])
-        numbers = dict(Connector.objects.filter(pk__in=list(figures)).values_list("pk", "connector_id"))
+        numbers = dict(Connector.objects.filter(station=station).values_list("pk", "connector_id"))
         ports = [
             {
                 "connector_id": numbers[port],

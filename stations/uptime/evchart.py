@@ -130,7 +130,7 @@ def uptime_and_outage_rows(start: datetime, end: datetime, now: datetime | None 
     figures = port_windows_live(start=start, end=stop, with_pieces=True) if stop > start else {}
     ports = {
         c["id"]: c
-        for c in Connector.objects.filter(pk__in=list(figures)).values(
+        for c in Connector.objects.filter(connector_id__gt=0).values(
             "id", "connector_id", "station__identity", "station__site__name"
         )
     }

@@ -20,7 +20,7 @@ def uptime_rollup_day(*, day: date, now: datetime | None = None) -> int | None:
     if end > now:
         return None
     figures = port_windows_live(start=start, end=end)
-    stations = dict(Connector.objects.filter(pk__in=list(figures)).values_list("pk", "station_id"))
+    stations = dict(Connector.objects.filter(connector_id__gt=0).values_list("pk", "station_id"))
     rows = [
         PortUptimeDay(
             connector_id=port,

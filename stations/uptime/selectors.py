@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from stations.models import Connector, ExclusionState, PortUptimeDay, UptimeExclusion, UptimeRollupDay
@@ -76,18 +76,21 @@ class PortUptime:
         return percent is not None and percent < settings.UPTIME_TARGET_PERCENT
 
 
+def _ports(station_ids: list[int] | None):
+    """Ports of these stations (all with None); filtering by station keeps the statement short
+    however many ports there are (no list of thousands of ids)."""
+    ports = Connector.objects.filter(connector_id__gt=0)
+    return ports if station_ids is None else ports.filter(station_id__in=station_ids)
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _exclusions_by_port(*, start: datetime, end: datetime, ports: dict[int, dict]) -> dict[int, list[UptimeExclusion]]:
-    station_ids = {meta["station_id"] for meta in ports.values()}
-    site_ids = {meta["station__site_id"] for meta in ports.values() if meta["station__site_id"]}
+    # Confirmed exclusions overlapping a window are few: read them all and match them here.
     found = UptimeExclusion.objects.filter(
-        Q(connector_id__in=list(ports)) | Q(station_id__in=station_ids) | Q(site_id__in=site_ids),
-        state=ExclusionState.CONFIRMED,
-        starts_at__lt=end,
-        ends_at__gt=start,
+        state=ExclusionState.CONFIRMED, starts_at__lt=end, ends_at__gt=start
     ).order_by("starts_at", "id")
     by_station: dict[int, list] = defaultdict(list)
     by_site: dict[int, list] = defaultdict(list)
@@ -132,7 +135,8 @@ def port_windows_live(
     runs = history.failing_runs(start=start, end=end, station_ids=station_ids)
     meta = {
         row["id"]: row
-        for row in Connector.objects.filter(pk__in=list(found)).values("id", "station_id", "station__site_id")
+        for row in _ports(station_ids).values("id", "station_id", "station__site_id")
+        if row["id"] in found
     }
     exclusions = _exclusions_by_port(start=start, end=end, ports=meta)
     result: dict[int, PortUptime] = {}
@@ -269,13 +273,15 @@ def uptime_report(
     """
     group_by = GroupBy(group_by)
     per_port = ports_uptime(start=start, end=end, station_ids=station_ids, now=now)
-    meta = Connector.objects.filter(pk__in=list(per_port)).values(
+    meta = _ports(station_ids).values(
         "id", "connector_id", "station_id", "station__identity", "station__site_id", "station__site__name",
         "station__vendor", "station__model",
     )  # fmt: skip
     rows: dict[tuple, UptimeRow] = {}
     for port in meta:
-        figures = per_port[port["id"]]
+        figures = per_port.get(port["id"])
+        if figures is None:  # not there yet in the period
+            continue
         key = _key(group_by, port)
         row = rows.get(key)
         if row is None:
@@ -344,18 +350,22 @@ def uptime_period_report(
     if GroupBy(group_by) != GroupBy.PORT:
         ports = uptime_period_report(period=period, on=on, group_by=GroupBy.PORT, station_ids=station_ids, now=now)
         below = {row.key["port_id"] for row in ports if row.below_target}
-        _count_below(combined, below, GroupBy(group_by))
+        _count_below(combined, below, GroupBy(group_by), station_ids)
     return sorted(combined.values(), key=lambda row: tuple(str(value) for value in row.key.values()))
 
 
-def _count_below(rows: dict[tuple, UptimeRow], below: set[int], group_by: GroupBy) -> None:
-    meta = Connector.objects.filter(pk__in=below).values(
+def _count_below(
+    rows: dict[tuple, UptimeRow], below: set[int], group_by: GroupBy, station_ids: list[int] | None
+) -> None:
+    meta = _ports(station_ids).values(
         "id", "connector_id", "station_id", "station__identity", "station__site_id", "station__site__name",
         "station__vendor", "station__model",
     )  # fmt: skip
     for row in rows.values():
         row.ports_below_target = 0
     for port in meta:
+        if port["id"] not in below:
+            continue
         key = _key(group_by, port)
         names = _KEY_NAMES[key[0]]
         row = rows.get(tuple(zip(names, key[1:], strict=True)))
