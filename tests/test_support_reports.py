@@ -123,7 +123,18 @@ def test_report_page_shows_the_figures_in_a_fixed_number_of_queries(client, acto
     page = response.content.decode()
     assert response.status_code == 200
     assert 'id="fig-total">6<' in page and 'id="fig-response-met">75.0 %<' in page
+    assert "average 52 min" in page and "average 6 h 00 min" in page
     assert len(few) == len(many)
+
+
+def test_report_without_dates_shows_the_last_30_days_in_the_form(client, actors, world):
+    client.force_login(actors.operator)
+
+    response = client.get(reverse("support:reports"))
+
+    report = response.context["report"]
+    assert (report.end - report.start).days == 29
+    assert f'value="{report.end.isoformat()}"' in response.content.decode()
 
 
 def test_bad_period_is_a_400_with_the_dates_kept(client, actors, world):

@@ -44,6 +44,16 @@ def _share(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
+def _duration_text(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    if days:
+        return f"{days} d {rest // 60} h"
+    return f"{rest // 60} h {rest % 60:02d} min" if rest >= 60 else f"{rest} min"
+
+
 @dataclass
 class Figures:
     total: int
@@ -60,6 +70,14 @@ class Figures:
     good: int
     bad: int
     label: str = ""
+
+    @property
+    def response_avg_text(self) -> str:
+        return _duration_text(self.response_avg)
+
+    @property
+    def resolution_avg_text(self) -> str:
+        return _duration_text(self.resolution_avg)
 
     @property
     def response_met_share(self):
