@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +35,12 @@ DASHBOARD_PERMISSIONS = (
 FAULT_WINDOW = timedelta(days=30)
 USAGE_WINDOW = timedelta(days=30)
 UTILISATION_WINDOW = timedelta(days=7)
+# The month's uptime, a month of sessions by hour and a week of utilisation read the
+# whole history of the network: seconds on a large one. They move slowly, so every
+# viewer shares one computation for this long; what changes by the minute (ports
+# now, work, alerts, faults) is read on every request.
+SLOW_FIGURES_TTL_S = 300
+SLOW_FIGURES_KEY = "dashboard:slow-figures:v1"
 OPEN_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.REMEDIATING, IncidentStatus.DISPATCHED)
 
 
@@ -128,6 +135,28 @@ def alerts_summary(*, latest: int = 5) -> AlertsSummary:
         by_severity={s.value: counts.get(s.value, 0) for s in reversed(AlertSeverity)},
         latest=list(alerts_firing()[:latest]),
     )
+
+
+@dataclass
+class SlowFigures:
+    at: datetime
+    uptime: usage.UptimeOverview | None
+    by_time: usage.UsageByTime
+    utilisation: usage.Utilisation
+
+
+def slow_figures(*, now: datetime) -> SlowFigures:
+    """The dashboard's history-wide figures, computed at most once per SLOW_FIGURES_TTL_S."""
+    found = cache.get(SLOW_FIGURES_KEY)
+    if found is None:
+        found = SlowFigures(
+            at=now,
+            uptime=usage.uptime_overview(now=now),
+            by_time=usage.usage_by_time(start=now - USAGE_WINDOW, end=now),
+            utilisation=usage.network_utilisation(start=now - UTILISATION_WINDOW, end=now, now=now),
+        )
+        cache.set(SLOW_FIGURES_KEY, found, SLOW_FIGURES_TTL_S)
+    return found
 
 
 # -- Links ---------------------------------------------------------------------------
@@ -261,8 +290,7 @@ class DashboardView(PortalPermissionMixin, TemplateView):
         fault_since = now - FAULT_WINDOW
         work = work_summary(now=now)
         alerts = alerts_summary()
-        uptime = usage.uptime_overview(now=now)
-        by_time = usage.usage_by_time(start=now - USAGE_WINDOW, end=now)
+        slow = slow_figures(now=now)
         context.update(
             now=now,
             tiles=network_tiles(usage.network_now()),
@@ -274,15 +302,16 @@ class DashboardView(PortalPermissionMixin, TemplateView):
             fault_codes=fault_points(faults_by_error_code(since=fault_since), fault_since),
             fault_models=model_points(faults_by_model(since=fault_since)),
             fault_since=fault_since,
-            by_time=by_time,
-            hour_sessions=hour_points(by_time, _url("analytics", period="30d")),
-            utilisation=usage.network_utilisation(start=now - UTILISATION_WINDOW, end=now, now=now),
-            states=list(usage.UsageState),
             alerts=alerts,
             alert_tiles=alert_tiles(alerts),
-            uptime=uptime,
-            uptime_weeks=uptime_points(uptime),
-            uptime_floor=min([90.0, *(p for _, p in (uptime.weeks if uptime else []) if p is not None)]),
+            slow_at=slow.at,
+            by_time=slow.by_time,
+            hour_sessions=hour_points(slow.by_time, _url("analytics", period="30d")),
+            utilisation=slow.utilisation,
+            states=list(usage.UsageState),
+            uptime=slow.uptime,
+            uptime_weeks=uptime_points(slow.uptime),
+            uptime_floor=min([90.0, *(p for _, p in (slow.uptime.weeks if slow.uptime else []) if p is not None)]),
         )
         return context
 

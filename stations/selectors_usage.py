@@ -143,6 +143,15 @@ class Utilisation:
 
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def total(cls, parts) -> Utilisation:
+        """The sum of several (the network from its sites, a site from its stations)."""
+        whole = cls()
+        for part in parts:
+            for state, seconds in part.seconds.items():
+                whole.seconds[state] = whole.seconds.get(state, 0.0) + seconds
+        return whole
+
     @property
     def covered(self) -> float:
         return sum(self.seconds.values())
@@ -507,14 +516,16 @@ class StationUsage:
     utilisation: Utilisation
 
 
-def sites_usage(*, start: datetime, end: datetime, now: datetime | None = None) -> list[SiteUsage]:
-    """Every site with its port count and utilisation, the most charged first. Two queries."""
+def sites_usage(*, start: datetime, end: datetime, now: datetime | None = None) -> tuple[list[SiteUsage], Utilisation]:
+    """Every site with its port count and utilisation, the most charged first, and the
+    network's (its sites' and the stations' without one). Two queries."""
     by_site = utilisation(start=start, end=end, by="site", now=now)
     sites = Site.objects.annotate(
         ports=Count("stations__connectors", filter=Q(stations__connectors__connector_id__gt=0))
     ).order_by("name")
     rows = [SiteUsage(site, site.ports, by_site.get(site.pk, Utilisation())) for site in sites]
-    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.site.name))
+    network = Utilisation.total(by_site.values())
+    return sorted(rows, key=lambda row: (-row.utilisation.charging, row.site.name)), network
 
 
 def stations_usage(

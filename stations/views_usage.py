@@ -70,6 +70,14 @@ class AnalyticsView(PortalPermissionMixin, TemplateView):
         site_id = site.pk if site else None
         by_time = usage.usage_by_time(start=start, end=end, site_id=site_id)
         here = f"{reverse('analytics')}?{urlencode({'period': period, **({'site': site_id} if site else {})})}"
+        # The whole is the sum of the rows: one pass over the history, not two.
+        if site:
+            site_rows = None
+            station_rows = usage.stations_usage(start=start, end=end, site_id=site_id, now=now)
+            overall = usage.Utilisation.total(row.utilisation for row in station_rows)
+        else:
+            site_rows, overall = self.site_rows(start, end, now)
+            station_rows = None
         context.update(
             period=period,
             periods=[(key, label) for key, (label, _) in usage.PERIODS.items()],
@@ -77,9 +85,9 @@ class AnalyticsView(PortalPermissionMixin, TemplateView):
             end=end,
             sites=sites,
             site=site,
-            overall=usage.network_utilisation(start=start, end=end, site_id=site_id, now=now),
-            site_rows=None if site else self.site_rows(start, end, now),
-            station_rows=usage.stations_usage(start=start, end=end, site_id=site_id, now=now) if site else None,
+            overall=overall,
+            site_rows=site_rows,
+            station_rows=station_rows,
             by_time=by_time,
             hour_sessions=hour_points(by_time, here),
             hour_energy=hour_points(by_time, here, energy=True),
@@ -93,12 +101,12 @@ class AnalyticsView(PortalPermissionMixin, TemplateView):
         return context
 
     @staticmethod
-    def site_rows(start, end, now) -> list[usage.SiteUsage]:
-        rows = usage.sites_usage(start=start, end=end, now=now)
+    def site_rows(start, end, now) -> tuple[list[usage.SiteUsage], usage.Utilisation]:
+        rows, network = usage.sites_usage(start=start, end=end, now=now)
         uptime = usage.sites_uptime_this_month(now=now)
         for row in rows:
             row.uptime_percent = uptime.get(row.site.pk)
-        return rows
+        return rows, network
 
 
 class SiteDetailView(PortalPermissionMixin, TemplateView):
@@ -116,6 +124,7 @@ class SiteDetailView(PortalPermissionMixin, TemplateView):
         period, start, end = usage.period_bounds(self.request.GET.get("period"), now)
         by_time = usage.usage_by_time(start=start, end=end, site_id=site.pk)
         busy = usage.all_busy_sites(start=start, end=end, site_id=site.pk, now=now)
+        station_rows = usage.stations_usage(start=start, end=end, site_id=site.pk, now=now)
         context.update(
             site=site,
             zone=usage.zone_or_none(site.time_zone) or timezone.get_current_timezone(),
@@ -126,8 +135,8 @@ class SiteDetailView(PortalPermissionMixin, TemplateView):
             now_figures=usage.network_now(site_id=site.pk),
             uptime=usage.site_uptime_this_month(site_id=site.pk, now=now),
             target=usage.uptime_target(),
-            overall=usage.network_utilisation(start=start, end=end, site_id=site.pk, now=now),
-            station_rows=usage.stations_usage(start=start, end=end, site_id=site.pk, now=now),
+            overall=usage.Utilisation.total(row.utilisation for row in station_rows),
+            station_rows=station_rows,
             by_time=by_time,
             hour_sessions=hour_points(by_time),
             heat=heat_rows(by_time),
