@@ -178,35 +178,13 @@ def test_chat_sockets_check_origin_and_the_agents_permission(ocpp_server, actors
     assert results == ["presence", "403", "403", "403", "403", "403", "403", "ticket"]
 
 
-def test_chat_socket_bounds_message_length_and_rate(ocpp_server):
+def test_chat_socket_bounds_message_length_and_rate():
+    from tests.conftest import run_server
+
     station, charger = _charger("CHAT-06")
-    own = f"http://127.0.0.1:{ocpp_server.port}"
-
-    async def talk():
-        url = f"ws://127.0.0.1:{ocpp_server.port}/ws/support/chat/{charger.code}/"
-        seen = []
-        async with connect(url, additional_headers={"Origin": own}, open_timeout=5) as ws:
-            await ws.recv()  # presence
-
-            async def say(body) -> dict:
-                await ws.send(json.dumps({"type": "message", "body": body}))
-                return json.loads(await asyncio.wait_for(ws.recv(), 5))
-
-            seen.append(await say("x" * 2001))
-            await ws.send("not json")
-            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
-            for n in range(6):  # a burst of five, then too fast
-                seen.append(await say(f"message {n}"))
-        async with connect(url, additional_headers={"Origin": own}, open_timeout=5) as ws:
-            await ws.recv()
-            await ws.send("y" * 20_000)
-            try:
-                await asyncio.wait_for(ws.recv(), 5)
-            except ConnectionClosed as closed:
-                seen.append(closed.rcvd.code)
-        return seen
-
-    seen = asyncio.run(talk())
+    # No token comes back while the test runs, however slow the database: the sixth message is refused.
+    with run_server(SUPPORT_CHAT_BURST="5", SUPPORT_CHAT_REFILL_S="600") as server:
+        seen = asyncio.run(_talk(server, charger.code))
 
     assert seen[0] == {"type": "error", "error": "a message is at most 2000 characters"}
     assert seen[1]["type"] == "error"
@@ -215,3 +193,30 @@ def test_chat_socket_bounds_message_length_and_rate(ocpp_server):
     assert seen[8] == 1009
     ticket = Ticket.objects.get(station=station)
     assert ticket.messages.filter(kind=MessageKind.DRIVER).count() == 5
+
+
+async def _talk(server, code: str) -> list:
+    """Too long, not JSON, a burst past the rate, then a frame past the size limit."""
+    own = f"http://127.0.0.1:{server.port}"
+    url = f"ws://127.0.0.1:{server.port}/ws/support/chat/{code}/"
+    seen = []
+    async with connect(url, additional_headers={"Origin": own}, open_timeout=5) as ws:
+        await ws.recv()  # presence
+
+        async def say(body) -> dict:
+            await ws.send(json.dumps({"type": "message", "body": body}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+        seen.append(await say("x" * 2001))
+        await ws.send("not json")
+        seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        for n in range(6):  # a burst of five, then too fast
+            seen.append(await say(f"message {n}"))
+    async with connect(url, additional_headers={"Origin": own}, open_timeout=5) as ws:
+        await ws.recv()
+        await ws.send("y" * 20_000)
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except ConnectionClosed as closed:
+            seen.append(closed.rcvd.code)
+    return seen

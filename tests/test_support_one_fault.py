@@ -3,6 +3,7 @@ resolved when the charger confirms the fix, and each driver is told; duplicates 
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,6 +17,12 @@ from workorders.models import Incident, IncidentResolution, IncidentStatus
 from workorders.services import incident_lifecycle
 
 
+def after_commit():
+    """Run what the services leave for after commit (hooks, tasks, mail) as the test's
+    transaction never commits; callbacks those add run too."""
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
 @pytest.fixture
 def mail(settings, smtp):
     smtp.configure(settings)
@@ -24,23 +31,25 @@ def mail(settings, smtp):
 
 
 def _report(station, email: str, body: str = "It will not start", channel=TicketChannel.QR_PAGE) -> Ticket:
-    return ticket_create(
-        channel=channel,
-        subject=body,
-        body=body,
-        requester=driver_find_or_create(email=email) if email else None,
-        station=station,
-    )
+    with after_commit():
+        return ticket_create(
+            channel=channel,
+            subject=body,
+            body=body,
+            requester=driver_find_or_create(email=email) if email else None,
+            station=station,
+        )
 
 
 def _resolved_mails(smtp, address: str):
     return [m for m in smtp.to(address) if "Resolved:" in str(m["Subject"])]
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_a_ticket_about_a_charger_with_an_open_incident_links_to_it():
     faulty, healthy = amsterdam_station("ONE-01"), amsterdam_station("ONE-02")
-    fault(faulty)
+    with after_commit():
+        fault(faulty)
     incident = Incident.objects.get(station=faulty)
 
     linked = _report(faulty, "")
@@ -53,21 +62,25 @@ def test_a_ticket_about_a_charger_with_an_open_incident_links_to_it():
     assert unlinked.incident is None
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_the_charger_recovering_resolves_every_linked_ticket_and_mails_each_driver(mail):
     station, elsewhere = amsterdam_station("ONE-03"), amsterdam_station("ONE-04")
-    fault(station)
-    fault(elsewhere)
+    with after_commit():
+        fault(station)
+    with after_commit():
+        fault(elsewhere)
     ann = _report(station, "ann@example.com")
     bo = _report(station, "bo@example.com", body="Screen says fault")
     anonymous = _report(station, "")
     other = _report(elsewhere, "cy@example.com")
     closed_before = _report(station, "di@example.com")
     closed_before.refresh_from_db()
-    ticket_move(ticket=closed_before, to=TicketStatus.CLOSED, by=None, reason="driver gave up")
+    with after_commit():
+        ticket_move(ticket=closed_before, to=TicketStatus.CLOSED, by=None, reason="driver gave up")
     mail.wait_for(4)  # the acknowledgements
 
-    recover(station)  # the charger itself reports Available: the incident closes self-cleared
+    with after_commit():
+        recover(station)  # the charger itself reports Available: the incident closes self-cleared
 
     incident = Incident.objects.get(station=station)
     assert incident.status == IncidentStatus.CLOSED and incident.resolution == IncidentResolution.SELF_CLEARED
@@ -87,32 +100,36 @@ def test_the_charger_recovering_resolves_every_linked_ticket_and_mails_each_driv
     assert _resolved_mails(mail, "di@example.com") == []
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_a_dispatcher_closing_the_incident_by_hand_leaves_the_tickets_open():
     station = amsterdam_station("ONE-05")
-    fault(station)
+    with after_commit():
+        fault(station)
     ticket = _report(station, "")
     incident = Incident.objects.get(station=station)
     dispatcher = UserFactory(username="dana-one")
 
-    incident_lifecycle.incident_close_by_hand(
-        incident=incident, by=dispatcher, resolution=IncidentResolution.FIELD, reason="looked fine to me"
-    )
+    with after_commit():
+        incident_lifecycle.incident_close_by_hand(
+            incident=incident, by=dispatcher, resolution=IncidentResolution.FIELD, reason="looked fine to me"
+        )
 
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.NEW
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_not_the_equipment_is_not_a_fix():
     station = amsterdam_station("ONE-06")
-    fault(station)
+    with after_commit():
+        fault(station)
     ticket = _report(station, "")
     incident = Incident.objects.get(station=station)
 
-    incident_lifecycle.incident_close(
-        incident=incident, resolution=IncidentResolution.NOT_EQUIPMENT, reason="vehicle", now=timezone.now()
-    )
+    with after_commit():
+        incident_lifecycle.incident_close(
+            incident=incident, resolution=IncidentResolution.NOT_EQUIPMENT, reason="vehicle", now=timezone.now()
+        )
 
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.NEW
@@ -155,7 +172,7 @@ def test_a_real_charger_reporting_available_resolves_the_tickets_through_the_wor
 # --- merge ----------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_merge_closes_the_duplicate_keeps_each_drivers_words_apart_and_records_both(client):
     station = amsterdam_station("ONE-07")
     agent = UserFactory(username="sam-merge")
@@ -178,7 +195,7 @@ def test_merge_closes_the_duplicate_keeps_each_drivers_words_apart_and_records_b
     assert "handled together" in source_page
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_merge_refuses_itself_twice_or_into_a_closed_ticket():
     station = amsterdam_station("ONE-08")
     a, b, c = (_report(station, "", body=f"report {n}") for n in range(3))
@@ -191,15 +208,17 @@ def test_merge_refuses_itself_twice_or_into_a_closed_ticket():
         ticket_merge(source=c, into=a, by=None)
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_the_merged_duplicates_driver_hears_of_the_resolution(mail):
     station = amsterdam_station("ONE-09")
     into = _report(station, "gus@example.com")
     source = _report(station, "hal@example.com")
     mail.wait_for(2)
-    ticket_merge(source=source, into=into, by=None)
+    with after_commit():
+        ticket_merge(source=source, into=into, by=None)
     into.refresh_from_db()
-    ticket_move(ticket=into, to=TicketStatus.RESOLVED, by=None, reason="fixed")
+    with after_commit():
+        ticket_move(ticket=into, to=TicketStatus.RESOLVED, by=None, reason="fixed")
 
     mail.wait_for(4)
     [to_hal] = _resolved_mails(mail, "hal@example.com")
@@ -207,7 +226,7 @@ def test_the_merged_duplicates_driver_hears_of_the_resolution(mail):
     assert len(_resolved_mails(mail, "gus@example.com")) == 1
 
 
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.django_db
 def test_merge_form_needs_work_ticket_and_keeps_a_bad_reference(client, actors):
     station = amsterdam_station("ONE-10")
     into = _report(station, "")
