@@ -374,6 +374,7 @@ def test_email_to_a_user_reaches_the_smtp_server_as_text_and_html(smtp):
 # --- A real worker: retries survive in the broker, not in the test ----------------------------
 
 
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # sent to the real worker on purpose
 @pytest.mark.django_db(transaction=True)
 def test_worker_retries_a_failed_webhook_by_itself(django_db_setup):
     from config.celery import app as celery_app

@@ -288,3 +288,87 @@ def test_alert_list_costs_a_fixed_number_of_queries(client, actors, django_asser
     with django_assert_num_queries(8):
         assert client.get(url).status_code == 200
     assert Alert.objects.filter(rule=made).count() == 11
+
+
+# --- Evaluated on events; scope; rates over windows ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_status_event_is_evaluated_for_its_station_without_waiting_for_the_schedule(
+    station, django_capture_on_commit_callbacks
+):
+    rule(delay_minutes=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        fault(station)
+    assert Alert.objects.filter(station=station, status=AlertStatus.FIRING).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        recover(station)
+    assert Alert.objects.get(station=station).status == AlertStatus.RESOLVED
+
+
+@pytest.mark.django_db
+def test_scope_by_site_and_by_station_model(station):
+    from stations.models import StationModel
+
+    elsewhere = StationFactory(identity="AL-FAR", connected=True, vendor="Other", model="Z9")
+    ConnectorFactory(station=elsewhere)
+    by_site = rule(identities=(), delay_minutes=0)
+    by_site.sites.set([station.site])
+    by_model = rule(identities=(), delay_minutes=0)
+    by_model.station_models.set([StationModel.objects.create(vendor="Other", model="Z9")])
+    fault(station)
+    fault(elsewhere)
+    alerts_evaluate()
+    assert list(Alert.objects.filter(rule=by_site).values_list("subject_label", flat=True)) == ["AL-1 #1"]
+    assert list(Alert.objects.filter(rule=by_model).values_list("subject_label", flat=True)) == ["AL-FAR #1"]
+
+
+def _session(station, *, minutes_ago: int, energy_wh: int, seconds: int):
+    from stations.models import ChargingSession
+
+    start = timezone.now() - timedelta(minutes=minutes_ago)
+    return ChargingSession.objects.create(
+        station=station,
+        connector=station.connectors.get(connector_id=1),
+        id_tag="T1",
+        id_tag_status="Accepted",
+        meter_start=0,
+        meter_stop=energy_wh,
+        energy_wh=energy_wh,
+        start_at=start,
+        stop_at=start + timedelta(seconds=seconds),
+        start_fingerprint=f"{minutes_ago}-{energy_wh}",
+    )
+
+
+@pytest.mark.django_db
+def test_session_failures_above_the_rate_fire_and_a_good_run_clears_them(station):
+    failures = rule(AlertKind.SESSION_FAILURES, delay_minutes=0, threshold_percent=50, window_hours=6, min_sessions=3)
+    for minutes_ago in (50, 40, 30):
+        _session(station, minutes_ago=minutes_ago, energy_wh=10, seconds=30)  # short, next to no energy
+    _session(station, minutes_ago=20, energy_wh=3000, seconds=240)
+    assert len(alerts_evaluate().fired) == 1
+    assert Alert.objects.get(rule=failures).details == {"failed": 3, "total": 4, "rate_percent": 75.0}
+    for minutes_ago in (15, 10, 5):
+        _session(station, minutes_ago=minutes_ago, energy_wh=3000, seconds=240)
+    assert len(alerts_evaluate().resolved) == 1  # 3 of 7 is under half
+
+
+@pytest.mark.django_db
+def test_uptime_under_the_floor_over_the_window_fires_per_port(station):
+    pytest.importorskip("stations.uptime.selectors")
+    from stations.models import StatusEvent
+
+    healthy = StationFactory(identity="AL-UP", connected=True)
+    ConnectorFactory(station=healthy)
+    now = timezone.now()
+    for target, reports in ((station, ("Available", "Faulted")), (healthy, ("Available", "Available"))):
+        connector = target.connectors.get(connector_id=1)
+        for hours_ago, status_value in zip((48, 24), reports, strict=True):
+            StatusEvent.objects.create(
+                station=target, connector=connector, status=status_value, received_at=now - timedelta(hours=hours_ago)
+            )
+    uptime = rule(AlertKind.UPTIME_BELOW, identities=(), delay_minutes=0, threshold_percent=90, window_days=2)
+    alerts_evaluate(now=now)
+    (alert,) = Alert.objects.filter(rule=uptime)
+    assert alert.subject_label == "AL-1 #1" and 45 < alert.details["uptime_percent"] < 55

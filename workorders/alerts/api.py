@@ -3,7 +3,7 @@ endpoints (create; a generated secret is in the creation's answer only), deliver
 
 import django_filters
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -29,6 +29,22 @@ from .services import endpoints as endpoint_services
 from .services import evaluation, rules
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "nullable": True,
+        "example": "22:00",
+        "description": "wall-clock time in the rule's (or the site's) time zone, HH:MM",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day on the wall clock: no offset, because the zone is the rule's or the site's."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+
 class AlertRuleSerializer(serializers.ModelSerializer):
     error_codes = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=100)
     station_identities = serializers.ListField(
@@ -44,6 +60,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     window_days = serializers.IntegerField(min_value=1, max_value=366, required=False, allow_null=True)
     window_hours = serializers.IntegerField(min_value=1, max_value=24 * 366, required=False, allow_null=True)
     min_sessions = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    quiet_start = LocalTimeField(required=False, allow_null=True)
+    quiet_end = LocalTimeField(required=False, allow_null=True)
     threshold_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False, allow_null=True
     )

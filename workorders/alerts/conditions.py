@@ -232,33 +232,46 @@ def work_order_sla(rule: AlertRule, now: datetime, station_ids=None) -> Iterable
 
 
 def uptime_below(rule: AlertRule, now: datetime, station_ids=None) -> Iterable[Condition]:
-    """Ports whose uptime over the window is under the floor, by the stations' uptime selector.
+    """Ports whose uptime over the last `window_days` is under the floor, as stations' uptime
+    selector computes it (roll-ups plus live history); uptime is never computed a second way here.
 
-    The selector belongs to stations (stations/services/uptime.py); until it is
-    there this kind finds nothing rather than computing uptime a second way.
+    Until stations ships that selector this kind finds nothing.
     """
     if rule.threshold_percent is None or not rule.window_days:
         return
     try:
-        from stations.services.uptime import port_uptime
+        from stations.uptime.selectors import ports_uptime
     except ImportError:
         return
-    stations = _limit(ChargingStation.objects.filter(station_scope(rule)), station_ids, "pk")
+    stations = ChargingStation.objects.filter(station_scope(rule))
+    if station_ids is not None:
+        stations = stations.filter(pk__in=station_ids)
+    in_scope = list(stations.values_list("pk", flat=True))
+    if not in_scope:
+        return
     start = now - timedelta(days=rule.window_days)
-    for row in port_uptime(stations=stations, start=start, end=now):
-        percent = Decimal(str(row["uptime_percent"]))
-        if percent >= rule.threshold_percent:
-            continue
-        identity = row["identity"]
+    figures = ports_uptime(start=start, end=now, station_ids=in_scope, now=now)
+    low = {
+        port: uptime.uptime_percent
+        for port, uptime in figures.items()
+        if uptime.uptime_percent is not None and Decimal(str(uptime.uptime_percent)) < rule.threshold_percent
+    }
+    ports = (
+        Connector.objects.filter(pk__in=low)
+        .select_related("station")
+        .only("pk", "connector_id", "station__identity", "station__site_id")
+    )
+    for port in ports:
+        identity, percent = port.station.identity, low[port.pk]
         yield Condition(
-            subject_key=f"connector:{row['connector_pk']}",
-            subject_label=f"{identity} #{row['connector_id']}",
+            subject_key=f"connector:{port.pk}",
+            subject_label=f"{identity} #{port.connector_id}",
             since=start,
-            summary=f"{identity} #{row['connector_id']} was up {percent:.1f} % over {rule.window_days} days",
-            station_id=row.get("station_id"),
-            site_id=row.get("site_id"),
+            summary=f"{identity} #{port.connector_id} was up {percent:.1f} % over {rule.window_days} days",
+            station_id=port.station_id,
+            site_id=port.station.site_id,
             subject_url=_station_url(identity),
-            details={"uptime_percent": float(percent), "window_days": rule.window_days},
+            details={"uptime_percent": round(percent, 2), "window_days": rule.window_days},
         )
 
 
