@@ -108,6 +108,11 @@ def test_with_no_agent_online_the_page_says_so_and_the_message_becomes_a_ticket(
     driver.click("#support-chat [data-chat-follow] a")
     driver.wait_for_url("**/support/t/**")
     assert "Nobody here? The cable is stuck" in driver.content()
+    # And answers there, with no account (the form's CSRF token is the page's own).
+    driver.fill("textarea[name=body]", "It is Tuesday, still stuck")
+    driver.click("button[type=submit]")
+    driver.wait_for_selector("text=Sent.")
+    assert ticket.messages.filter(kind=MessageKind.DRIVER, body="It is Tuesday, still stuck").exists()
 
 
 def test_an_agent_online_elsewhere_is_announced_before_the_driver_types(ocpp_server, browser):
