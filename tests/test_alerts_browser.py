@@ -44,3 +44,34 @@ def test_badge_counts_firing_alerts_and_the_list_acknowledges_them(ocpp_server, 
         "() => document.querySelector('#alerts-badge [data-count]')?.dataset.count === '1'", timeout=10000
     )
     assert errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_writes_a_rule_and_the_form_shows_what_its_kind_needs(ocpp_server, browser):
+    operator_user("rule-op")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, ocpp_server.http, "rule-op")
+    page.goto(f"{ocpp_server.http}/workorders/alerts/rules/new/")
+
+    page.select_option("[name=kind]", "error_code")
+    assert page.is_visible("[data-field=error_codes]") and not page.is_visible("[data-field=window_days]")
+    page.select_option("[name=kind]", "uptime_below")
+    assert page.is_visible("[data-field=window_days]") and not page.is_visible("[data-field=error_codes]")
+
+    # Missing the percentage: refused, with what was typed still there.
+    page.fill("[name=name]", "Low uptime")
+    page.fill("[name=window_days]", "7")
+    page.click("#rule-form button[type=submit]")
+    page.wait_for_selector(".form-errors")
+    assert page.input_value("[name=name]") == "Low uptime" and page.input_value("[name=window_days]") == "7"
+    assert page.is_visible("[data-field=threshold_percent]")
+
+    page.fill("[name=threshold_percent]", "97.5")
+    page.click("#rule-form button[type=submit]")
+    page.wait_for_selector("#rule-table")
+    assert "Low uptime" in page.inner_text("#rule-table")
+    saved = AlertRule.objects.get(name="Low uptime")
+    assert (saved.kind, saved.window_days, str(saved.threshold_percent)) == ("uptime_below", 7, "97.50")
+    assert errors == []

@@ -17,6 +17,13 @@ from .services import evaluation, rules
 
 PAGE_SIZE = 50
 
+# The fields only some kinds use; the rule form hides the others (static/workorders/alerts_rule_form.js).
+KIND_FIELDS = {
+    AlertKind.ERROR_CODE: ["error_codes"],
+    AlertKind.UPTIME_BELOW: ["threshold_percent", "window_days"],
+    AlertKind.SESSION_FAILURES: ["threshold_percent", "window_hours", "min_sessions"],
+}
+
 
 class AlertListView(PortalPermissionMixin, ListView):
     """Open alerts (or as filtered), worst first; the list updates by itself."""
@@ -114,7 +121,8 @@ class RuleFormView(PortalPermissionMixin, View):
         return redirect(reverse("workorders:alert-rules"))
 
     def _page(self, request, form, rule, status=200):
-        return render(request, "workorders/alerts/rule_form.html", {"form": form, "rule": rule}, status=status)
+        context = {"form": form, "rule": rule, "kind_fields": KIND_FIELDS}
+        return render(request, "workorders/alerts/rule_form.html", context, status=status)
 
 
 class RuleDeleteView(PortalPermissionMixin, View):
