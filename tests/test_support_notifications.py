@@ -241,3 +241,16 @@ def test_a_closed_ticket_takes_no_reply_through_the_link(client):
     assert response.status_code == 400
     assert "hello?" in response.content.decode()
     assert not TicketMessage.objects.filter(ticket=ticket, body="hello?").exists()
+
+
+def test_a_report_from_the_chargers_page_links_to_its_follow_page(client):
+    from support.services.charger_pages import charger_page_create
+
+    page = charger_page_create(station=StationFactory(identity="MAIL-04"))
+    reported = client.post(
+        f"/c/{page.code}/report/", {"category": "wont_start", "description": "Screen is black", "website": ""}
+    )
+
+    assert reported.status_code == 200, reported.content
+    follow = re.search(r'href="(/support/t/[^"]+/)"', reported.content.decode()).group(1)
+    assert "Screen is black" in client.get(follow).content.decode()

@@ -28,6 +28,7 @@ from django.template.loader import render_to_string
 from support.models import MessageKind, Satisfaction, Ticket, TicketChannel, TicketEvent, TicketMessage, TicketStatus
 
 from . import chat, links
+from .links import follow_url  # noqa: F401 (the driver's link, absolute, as in mail)
 
 logger = logging.getLogger(__name__)
 

@@ -120,12 +120,10 @@ def _too_many(request, page):
 
 
 def _follow_url(ticket) -> str | None:
-    """The driver's follow-up link, once the notifications module offers one."""
-    try:
-        from support.services.notifications import follow_url
-    except ImportError:
-        return None
-    return follow_url(ticket)
+    """The driver's follow-up link: a path, so it stays on the host the driver came to."""
+    from support.services.links import follow_path
+
+    return follow_path(ticket)
 
 
 @require_GET
