@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -296,7 +297,7 @@ def test_a_forged_secret_fails_the_receivers_check():
 
 @pytest.mark.django_db
 def test_endpoint_that_keeps_failing_is_paused_and_operators_are_told(
-    settings, smtp, actors, django_capture_on_commit_callbacks
+    settings, smtp, actors, client, django_capture_on_commit_callbacks
 ):
     settings.ALERTS_ENDPOINT_MAX_FAILURES = 3
     settings.ALERTS_RETRY_BACKOFF_S = 0
@@ -319,6 +320,9 @@ def test_endpoint_that_keeps_failing_is_paused_and_operators_are_told(
     assert pager.events.last().to_status == EndpointStatus.PAUSED
     told = [m for m in smtp.messages if "olga@example.com" in m["To"]]
     assert told and "pager" in told[0]["Subject"]
+    client.force_login(actors.operator)
+    page = client.get(reverse("workorders:alert-list")).content.decode()
+    assert f'data-paused-endpoint="{pager.pk}"' in page and "3 failures in a row" in page
     # Resumed by an operator: what waited is due again.
     endpoints.endpoint_resume(endpoint=pager, by=actors.operator)
     assert delivery_id in deliveries.deliveries_due()
