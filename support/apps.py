@@ -33,4 +33,5 @@ class SupportConfig(AppConfig):
         tickets.on_message_added(chat.message_added)
         tickets.on_message_added(notifications.message_added)
         tickets.on_ticket_moved(notifications.ticket_moved)
+        tickets.on_ticket_moved(chat.ticket_moved)
         workorder_events.on_incident_fixed(tasks.incident_fixed_heard)

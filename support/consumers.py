@@ -31,7 +31,10 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Refused before parsing: a message is at most MAX characters, JSON quoting at most doubles it.
-        if text_data is None or len(text_data) > settings.SUPPORT_CHAT_MESSAGE_MAX * 2 + 1000:
+        if text_data is None:
+            await self.close(code=1003)  # text only
+            return
+        if len(text_data) > settings.SUPPORT_CHAT_MESSAGE_MAX * 2 + 1000:
             await self.close(code=1009)
             return
         try:
@@ -177,6 +180,14 @@ class DriverChatConsumer(_ChatSocket):
         if event["message"]["kind"] in chat.PUBLIC_KINDS:
             await super().chat_message(event)
 
+    async def chat_status(self, event: dict) -> None:
+        await self.send_json({"type": "status", "status": event["status"], "label": event["label"]})
+        if event["status"] == TicketStatus.CLOSED and self.ticket_id is not None:
+            # Closed for good: the next message starts a new conversation.
+            await self.stop_heartbeat()
+            await self._leave()
+            await self.send_json({"type": "closed"})
+
     async def presence_changed(self, event: dict) -> None:
         await self._send_presence()
 
@@ -231,6 +242,9 @@ class AgentChatConsumer(_ChatSocket):
             await database_sync_to_async(_agent_replies)(self.ticket_id, self.scope["user"], body)
         except TicketRefused as refused:
             await self.error(str(refused))
+
+    async def chat_status(self, event: dict) -> None:
+        await self.send_json({"type": "status", "status": event["status"], "label": event["label"]})
 
     async def chat_driver(self, event: dict) -> None:
         await self.send_json({"type": "driver", "online": bool(event["online"])})

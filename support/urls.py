@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.urls import path
 
+from support.views import follow, merge
+
 from .views import console, intake, public, reports, search
-from .views import follow, merge  # noqa: I001 (kept apart: several people add views here)
 
 app_name = "support"
 urlpatterns = [

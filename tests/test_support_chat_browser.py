@@ -3,16 +3,19 @@ and an agent on the ticket page, over the real server's websockets."""
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.db import connections
 from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from config import roles
-from support.models import MessageKind, Ticket, TicketChannel, TicketMessage
+from support.models import MessageKind, Ticket, TicketChannel, TicketMessage, TicketStatus
 from support.services.charger_pages import charger_page_create
+from support.services.tickets import ticket_move
 from tests.factories import ConnectorFactory, StationFactory, UserFactory
 from tests.helpers import SCREENSHOTS, eventually, login
 
@@ -34,6 +37,19 @@ def _charger(identity: str):
     station = StationFactory(identity=identity)
     ConnectorFactory(station=station, connector_id=1, status="Faulted")
     return station, charger_page_create(station=station)
+
+
+def _off_the_browsers_thread(fn):
+    """Playwright's loop owns the test's thread; a service that pushes after commit runs beside it."""
+
+    def call():
+        try:
+            return fn()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(timeout=15)
 
 
 def _say(page, text: str) -> None:
@@ -88,6 +104,12 @@ def test_driver_and_agent_chat_live_and_markup_stays_text(ocpp_server, browser):
     )
     assert kinds == [("driver", "chat"), ("reply", "chat"), ("driver", "chat")]
     assert driver.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+    # The agent resolves it: the driver's page says so at once.
+    ticket.refresh_from_db()
+    _off_the_browsers_thread(lambda: ticket_move(ticket=ticket, to=TicketStatus.RESOLVED, by=None, reason="done"))
+    driver.wait_for_function("() => document.querySelector('#support-chat').dataset.ticketStatus === 'resolved'")
+    assert "resolved" in driver.locator("#support-chat [data-chat-presence]").inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.screenshot(path=str(SCREENSHOTS / "support-chat-driver.png"), full_page=True)
 

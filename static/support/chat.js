@@ -98,6 +98,14 @@
         if (lastSent && !textarea.value) textarea.value = lastSent;
         lastSent = "";
         break;
+      case "status":
+        if (typeof data.label === "string") {
+          presence.textContent = side === "driver"
+            ? "Your request is now: " + data.label.toLowerCase() + "."
+            : "Ticket: " + data.label.toLowerCase() + ".";
+          root.dataset.ticketStatus = String(data.status);
+        }
+        break;
       case "closed":
         token = null;
         if (storageKey) sessionStorage.removeItem(storageKey);

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from support.models import ChargerPage, MessageKind, Ticket, TicketChannel, TicketMessage
+from support.models import ChargerPage, MessageKind, Ticket, TicketChannel, TicketMessage, TicketStatus
 
 from .tickets import TicketRefused, driver_find_or_create, ticket_create
 
@@ -150,4 +150,16 @@ def message_added(message_id: int) -> None:
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:  # a missed push shows on the next load; it must not fail the write's other listeners
+        logger.warning("chat push failed", exc_info=True)
+
+
+def ticket_moved(ticket_id: int, from_status: str, to_status: str) -> None:
+    """Listener: the driver's chat learns that their request was resolved or closed."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "chat.status", "status": to_status, "label": TicketStatus(to_status).label}
+    try:
+        async_to_sync(layer.group_send)(public_group(ticket_id), event)
+    except Exception:
         logger.warning("chat push failed", exc_info=True)
