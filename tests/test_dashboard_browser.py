@@ -125,4 +125,15 @@ def test_dashboard_and_analytics_fit_a_phone(ocpp_server, browser):
     assert page.locator("#site-usage tbody tr").count() == 3
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(SCREENSHOTS / "analytics-phone.png"), full_page=True)
+
+    page.click("#site-usage a:has-text('Harbour Street')")
+    page.wait_for_url("**/stations/sites/*/?period=7d")
+    assert "Every port taken" in page.locator("#site-all-busy").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SCREENSHOTS / "site-phone.png"), full_page=True)
+
+    page.click("#station-usage a:has-text('DASH-00')")
+    page.wait_for_url("**/stations/DASH-00/")
+    assert page.locator("#station-usage tbody tr").count() == 2
+    page.screenshot(path=str(SCREENSHOTS / "station-usage-phone.png"), full_page=True)
     assert page.evaluate("() => window.__violations") == []
