@@ -420,6 +420,13 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "support.models.TicketStatus",
         "TicketPriorityEnum": "support.models.TicketPriority",
         "MessageKindEnum": "support.models.MessageKind",
+        "AccountKindEnum": "billing.models.AccountKind",
+        "AccountStatusEnum": "billing.models.AccountStatus",
+        "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "TicketChannelEnum": "support.models.TicketChannel",
+        "AlertKindEnum": "workorders.alerts.models.AlertKind",
+        "AlertSeverityEnum": "workorders.alerts.models.AlertSeverity",
+        "AlertChannelKindEnum": "workorders.alerts.models.ChannelKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

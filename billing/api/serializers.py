@@ -43,6 +43,8 @@ class AccountSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["status", "status_reason", "balance", "created_at"]
+        # The database refuses a negative credit limit: say so before it has to.
+        extra_kwargs = {"credit_limit": {"min_value": Decimal(0), "max_value": Decimal(1_000_000)}}
 
     def validate_currency(self, value: str) -> str:
         if len(value) != 3 or not value.isalpha():
