@@ -19,6 +19,16 @@ class SupportConfig(AppConfig):
         demo.register_demo_seeder(troubleshooting.desk_defaults_demo_seed)
         inbound.connect(email_in.anymail_inbound_received, dispatch_uid="support-email-in")
         self._tell_drivers()
+        self._raise_alerts()
+
+    @staticmethod
+    def _raise_alerts() -> None:
+        from workorders.alerts.models import AlertKind
+        from workorders.alerts.registry import register_condition_source
+
+        from .services import alert_source
+
+        register_condition_source(AlertKind.TICKET_SLA, alert_source.tickets_breaching_sla)
 
     @staticmethod
     def _tell_drivers() -> None:
