@@ -231,7 +231,7 @@ def test_landing_page_sends_each_role_to_its_work(client, actors):
 
     Technician.objects.create(user=actors.technician)
     expected = {
-        "operator": "/stations/",
+        "operator": "/dashboard/",
         "dispatcher": "/stations/",
         "support": "/stations/",
         "technician": "/workorders/my/",

@@ -34,8 +34,10 @@ class _Markup(HTMLParser):
         self._in_inline_script = False
 
     def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
         attributes = dict(attrs)
+        # The charts the server draws are SVG of our own (class "chart"); any other svg is a payload.
+        ours = tag == "svg" and "chart" in (attributes.get("class") or "").split()
+        self.tags.append("svg.chart" if ours else tag)
         if tag == "script" and not attributes.get("src") and attributes.get("type") != "application/json":
             self._in_inline_script = True
             self.inline_scripts.append("")
