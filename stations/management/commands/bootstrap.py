@@ -22,6 +22,8 @@ DEMO_SITES = [
     ("Ring Road Services", "Ring Road A10, exit 4", "52.333333", "4.866667", "Europe/Amsterdam"),
 ]
 DEMO_ID_TAGS = ["DEMO-TAG-0001", "DEMO-TAG-0002", "DEMO-TAG-0003", "FLEET-0001"]
+
+
 class Command(BaseCommand):
     help = "Create the role groups; on an empty database also demo users, sites, stations and ID tags."
 
