@@ -356,7 +356,6 @@ def test_session_failures_above_the_rate_fire_and_a_good_run_clears_them(station
 
 @pytest.mark.django_db
 def test_uptime_under_the_floor_over_the_window_fires_per_port(station):
-    pytest.importorskip("stations.uptime.selectors")
     from stations.models import StatusEvent
 
     healthy = StationFactory(identity="AL-UP", connected=True)
