@@ -449,6 +449,8 @@ OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 65536, minimum=1024)
 # Largest HTTP request body outside diagnostics uploads (enforced before Django reads it).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 OCPP_MAX_CONNECTOR_ID = env_int("OCPP_MAX_CONNECTOR_ID", 64, minimum=1)
+# A session's register rising faster than this is flagged (a lifetime total taken for its start).
+OCPP_MAX_CHARGER_POWER_KW = env_int("OCPP_MAX_CHARGER_POWER_KW", 400, minimum=1)
 OCPP_HANDSHAKE_TIMEOUT_S = env_float("OCPP_HANDSHAKE_TIMEOUT_S", 5.0)
 OCPP_BOOT_TIMEOUT_S = env_float("OCPP_BOOT_TIMEOUT_S", 60.0)
 OCPP_AUTH_FAILURES_BEFORE_THROTTLE = env_int("OCPP_AUTH_FAILURES_BEFORE_THROTTLE", 5, minimum=1)

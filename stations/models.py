@@ -219,6 +219,10 @@ class MeterFlag(models.TextChoices):
     START_FROM_FUTURE = "start_from_future", "the start is timestamped in the future"
     STOP_FROM_FUTURE = "stop_from_future", "the stop is timestamped in the future"
     IMPLAUSIBLE_READING = "implausible_reading", "a reading is not a plausible number"
+    ENERGY_BEYOND_POWER = (
+        "energy_beyond_power",
+        "more energy than any charger delivers in that time (a lifetime total taken for the start?)",
+    )
 
 
 class ChargingSession(models.Model):

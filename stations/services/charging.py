@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -137,7 +138,7 @@ def session_stop(
             flags.add(MeterFlag.STOP_BELOW_START.value)
         if from_future(timestamp, now):
             flags.add(MeterFlag.STOP_FROM_FUTURE.value)
-        flags |= _reading_flags(session, now=now, meter_stop=meter_stop)
+        flags |= _reading_flags(session, now=now, meter_stop=meter_stop, stop_at=timestamp)
         session.meter_stop = meter_stop
         session.stop_at = timestamp
         session.stop_reason = reason or "Local"
@@ -274,22 +275,42 @@ def _new_reading_flags(session: ChargingSession, rows: list[MeterSample], *, now
     return flags
 
 
-def _reading_flags(session: ChargingSession, *, now: datetime, meter_stop: int | None = None) -> set[str]:
-    """Check the session's energy register: it may never run backwards, and
-    no reading may come from the future."""
+def _reading_flags(
+    session: ChargingSession, *, now: datetime, meter_stop: int | None = None, stop_at: datetime | None = None
+) -> set[str]:
+    """Check the session's energy register: it may never run backwards, never
+    rise faster than a charger can deliver, and no reading may come from the future."""
     flags: set[str] = set()
     samples = MeterSample.objects.filter(session=session, numeric_value__isnull=False).only(
         "timestamp", "measurand", "unit", "numeric_value", "phase"
     )
-    values = [Decimal(session.meter_start)]
+    points = [(session.start_at, Decimal(session.meter_start))]
     for sample in samples.order_by("timestamp", "id"):
         if from_future(sample.timestamp, now):
             flags.add(MeterFlag.SAMPLE_FROM_FUTURE.value)
         if (wh := _register_wh(sample)) is not None:
-            values.append(wh)
+            points.append((sample.timestamp, wh))
     # A stop below the start is flagged as such by the caller.
     if meter_stop is not None and meter_stop >= session.meter_start:
-        values.append(Decimal(meter_stop))
+        points.append((stop_at or now, Decimal(meter_stop)))
+    values = [wh for _, wh in points]
     if any(later < earlier for earlier, later in zip(values, values[1:], strict=False)):
         flags.add(MeterFlag.REGISTER_BACKWARDS.value)
+    if _beyond_power(points):
+        flags.add(MeterFlag.ENERGY_BEYOND_POWER.value)
     return flags
+
+
+# Clock jitter between a charger's readings: this much more is never suspicious.
+_POWER_SLACK_WH = Decimal(1000)
+
+
+def _beyond_power(points: list[tuple[datetime, Decimal]]) -> bool:
+    """True when the register rose faster than the most powerful charger delivers:
+    the sign of a lifetime total taken for a session's start (910 kWh in 5 minutes)."""
+    limit_w = Decimal(settings.OCPP_MAX_CHARGER_POWER_KW) * 1000
+    for (t0, wh0), (t1, wh1) in zip(points, points[1:], strict=False):
+        hours = Decimal(str(max((t1 - t0).total_seconds(), 0.0))) / 3600
+        if wh1 - wh0 > limit_w * hours + _POWER_SLACK_WH:
+            return True
+    return False
