@@ -20,7 +20,7 @@ from stations.models import ChargingSession, FrameLog, RemoteCommand
 from tests.factories import ConnectorFactory, StationFactory
 from workorders.models import ErrorCode, Incident, IncidentKind, Technician, WorkOrder, WorkOrderKind
 
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "4"))
 
 
 @pytest.fixture
