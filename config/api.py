@@ -164,8 +164,15 @@ def document_error_responses(result, generator, request, public):
                 p.get("in") == "query" for p in operation.get("parameters", []) + path_item.get("parameters", [])
             )
             has_path = any(p.get("in") == "path" for p in operation.get("parameters", []))
+            # No authentication at all (the driver's endpoints): said outright, and
+            # never answered with 401 or 403.
+            public = not operation.get("security")
+            if public:
+                operation["security"] = []
             for code, (description, schema) in _ERRORS.items():
                 if (code == "400" and not has_input) or (code == "404" and not has_path):
+                    continue
+                if public and code in {"401", "403"}:
                     continue
                 operation.setdefault("responses", {}).setdefault(
                     code,

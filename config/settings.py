@@ -395,6 +395,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Counted on the shared cache per client address: the public driver API's writes.
+    "DEFAULT_THROTTLE_RATES": {"driver-tickets": env_str("DRIVER_TICKETS_RATE", "20/hour")},
+    # The connection's address: uvicorn already took a trusted proxy's X-Forwarded-For
+    # (TRUST_X_FORWARDED); one a client sends itself must not count.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EV charging operations API",
@@ -403,7 +408,8 @@ SPECTACULAR_SETTINGS = {
         "remote commands and the OCPP frame log. Faults to fixes: incidents and their timelines, work orders "
         "with their SLA state, technicians, the fault playbook and maintenance KPIs. Billing: accounts, "
         "tags, tariffs, payments and charge detail records. GET /api/ lists every endpoint; each needs a "
-        "session or a token, and each role sees what its permissions allow."
+        "session or a token, and each role sees what its permissions allow, except the public driver endpoints "
+        "under /api/driver/, where a ticket's follow token is the key."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -36,7 +36,7 @@ from support.models import (
     TicketMessage,
     TicketStatus,
 )
-from support.services import sla
+from support.services import chat, sla
 from workorders.models import ErrorCode, Incident, IncidentStatus, WorkOrder, WorkOrderStatus
 
 RECENT_FRAMES = 15
@@ -121,6 +121,18 @@ def ticket_conversation(ticket: Ticket) -> list[TicketMessage]:
         .select_related("author")
         .prefetch_related("attachments")
         .order_by("created_at", "id")
+    )
+
+
+def ticket_for_driver(pk: int) -> Ticket | None:
+    """A ticket as its driver may see it: `public_messages` holds their messages and our
+    public replies, never internal notes or system rows. Two queries."""
+    public = TicketMessage.objects.filter(kind__in=chat.PUBLIC_KINDS).order_by("created_at", "id")
+    return (
+        Ticket.objects.select_related("station", "connector")
+        .prefetch_related(Prefetch("messages", queryset=public, to_attr="public_messages"))
+        .filter(pk=pk)
+        .first()
     )
 
 

@@ -17,6 +17,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from stations.models import ChargingSession, FrameLog, RemoteCommand
+from support.models import TicketChannel
+from support.services import links
+from support.services.tickets import ticket_create
 from tests.factories import ConnectorFactory, StationFactory
 from workorders.models import ErrorCode, Incident, IncidentKind, Technician, WorkOrder, WorkOrderKind
 
@@ -50,6 +53,8 @@ def seeded(live_db, actors, playbook_seeded):
         kind=WorkOrderKind.CORRECTIVE,
         sla_due_at=now,
     )  # fmt: skip
+    ticket = ticket_create(channel=TicketChannel.API, subject="", body="It will not start", station=station)
+    follow = links.follow_token(ticket)
     token, _ = Token.objects.get_or_create(user=actors.operator)
     known = {
         "/api/stations/{identity}/": {"identity": station.identity},
@@ -62,6 +67,8 @@ def seeded(live_db, actors, playbook_seeded):
         "/api/workorders/{id}/": {"id": order.pk},
         "/api/technicians/{id}/": {"id": technician.pk},
         "/api/playbook/{id}/": {"id": ErrorCode.objects.first().pk},
+        "/api/driver/tickets/{token}/": {"token": follow},
+        "/api/driver/tickets/{token}/messages/": {"token": follow},
     }
     return {"Authorization": f"Token {token.key}"}, known
 

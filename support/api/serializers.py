@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from stations.models import ChargingStation
-from support.models import Driver, Ticket, TicketAttachment, TicketCategory, TicketMessage
+from support.models import BODY_MAX, Driver, Ticket, TicketAttachment, TicketCategory, TicketMessage
+from support.services import links
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -92,3 +93,76 @@ class TicketCreateSerializer(serializers.Serializer):
             if "\x00" in attrs.get(field, ""):
                 raise serializers.ValidationError({field: ["the text holds a NUL character"]})
         return attrs
+
+
+# --- The driver's own ticket, without an account ----------------------------------
+
+
+class DriverMessageSerializer(serializers.ModelSerializer):
+    """A message as the driver sees it: who wrote it by kind only, never an agent's account."""
+
+    class Meta:
+        model = TicketMessage
+        fields = ["id", "kind", "body", "created_at"]
+        read_only_fields = fields
+
+
+class DriverTicketSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True, help_text="what the driver quotes: T-000123")
+    station = serializers.CharField(source="station.identity", read_only=True, allow_null=True, default=None)
+    connector_id = serializers.IntegerField(
+        source="connector.connector_id", read_only=True, allow_null=True, default=None
+    )
+    messages = DriverMessageSerializer(
+        source="public_messages", many=True, read_only=True,
+        help_text="oldest first: the driver's messages and public replies, never internal notes",
+    )  # fmt: skip
+    follow_token = serializers.SerializerMethodField(help_text="the key to this ticket: nothing else opens it")
+    follow_url = serializers.SerializerMethodField(help_text="the same ticket as a web page")
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "reference",
+            "status",
+            "category",
+            "station",
+            "connector_id",
+            "created_at",
+            "messages",
+            "follow_token",
+            "follow_url",
+        ]
+        read_only_fields = fields
+
+    def get_follow_token(self, ticket) -> str:
+        return links.follow_token(ticket)
+
+    def get_follow_url(self, ticket) -> str:
+        return links.follow_url(ticket)
+
+
+class DriverTicketCreateSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=TicketCategory.choices, default=TicketCategory.OTHER)
+    description = serializers.CharField(max_length=BODY_MAX, help_text="what is wrong, in the driver's words")
+    station = serializers.CharField(
+        max_length=48, required=False, allow_null=True, allow_blank=True, default=None,
+        help_text="the charger's identity, as printed on it",
+    )  # fmt: skip
+    connector_id = serializers.IntegerField(min_value=1, max_value=64, required=False, allow_null=True, default=None)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    phone = serializers.RegexField(
+        r"^\+?[0-9 ()./-]{5,31}$", max_length=32, required=False, allow_blank=True, default=""
+    )
+
+    validate_station = TicketCreateSerializer.validate_station
+
+    def validate(self, attrs):
+        if attrs.get("connector_id") is not None and attrs.get("station") is None:
+            raise serializers.ValidationError({"connector_id": ["name the station too"]})
+        return attrs
+
+
+class DriverReplySerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=BODY_MAX, help_text="the driver's answer")
