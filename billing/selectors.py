@@ -4,11 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from stations.models import ChargingSession, ConnectorStatus, MeterSample, StatusEvent
+from stations.services.charging import ENERGY_REGISTER, UNIT_TO_WH
 
 from .services.pricing import Usage
 
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-_UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 # Connected, not drawing power.
 IDLE_STATUSES = (ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE, ConnectorStatus.FINISHING)
 
@@ -39,14 +38,14 @@ def _readings(session: ChargingSession, start: datetime, end: datetime, samples=
     if samples is None:
         samples = (
             MeterSample.objects.filter(
-                session=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False, unit__in=_UNIT_TO_WH
+                session=session, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False, unit__in=UNIT_TO_WH
             )
             .order_by("timestamp", "id")
             .values_list("timestamp", "numeric_value", "unit")
         )
     for timestamp, value, unit in samples:
         if start <= timestamp <= end:
-            points.append((timestamp, value * _UNIT_TO_WH[unit]))
+            points.append((timestamp, value * UNIT_TO_WH[unit]))
     if session.meter_stop is not None and session.stop_at is not None:
         points.append((session.stop_at, Decimal(session.meter_stop)))
     # A register never runs backwards in a session we price (flagged ones go to review):
@@ -97,7 +96,7 @@ def sessions_usage(sessions: list[ChargingSession], *, until: datetime) -> dict[
             measurand=ENERGY_REGISTER,
             phase="",
             numeric_value__isnull=False,
-            unit__in=_UNIT_TO_WH,
+            unit__in=UNIT_TO_WH,
         )
         .order_by("timestamp", "id")
         .values_list("session_id", "timestamp", "numeric_value", "unit")

@@ -187,16 +187,7 @@ def payment_authorise(*, session_id: int) -> Payment | None:
     amount = round_money(billing.tariff_version.preauth_amount, payment.currency)
     method = _default_method(account)
     if method is None or amount <= 0:
-        reason = "no card on file" if method is None else "the tariff holds nothing"
-        with transaction.atomic():
-            _move(
-                payment,
-                to=S.FAILED,
-                expected=(S.PENDING,),
-                kind="authorisation_failed",
-                detail=reason,
-                last_error=reason,
-            )
+        _authorisation_failed(payment, reason="no card on file" if method is None else "the tariff holds nothing")
         return payment
     return _authorise(payment, amount=amount, method=method)
 
@@ -211,20 +202,24 @@ def _authorise(payment: Payment, *, amount: Decimal, method: PaymentMethod, by=N
         if exc.retryable:
             Payment.objects.filter(pk=payment.pk).update(last_error=str(exc)[:500])
             raise
-        with transaction.atomic():
-            _move(
-                payment,
-                to=S.FAILED,
-                expected=(S.PENDING,),
-                kind="authorisation_failed",
-                by=by,
-                amount=amount,
-                detail=str(exc),
-                last_error=str(exc)[:500],
-            )
+        _authorisation_failed(payment, reason=str(exc), by=by, amount=amount)
         return payment
     _record_authorised(payment, seen, by=by)
     return payment
+
+
+def _authorisation_failed(payment: Payment, *, reason: str, by=None, amount: Decimal | None = None) -> None:
+    with transaction.atomic():
+        _move(
+            payment,
+            to=S.FAILED,
+            expected=(S.PENDING,),
+            kind="authorisation_failed",
+            by=by,
+            amount=amount,
+            detail=reason,
+            last_error=reason[:500],
+        )
 
 
 def _record_authorised(payment: Payment, seen: ProviderPayment, *, by=None, detail: str = "") -> bool:

@@ -29,7 +29,7 @@ from .authorisation import Purpose, id_tag_info
 from .clock import from_future
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
-_UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+UNIT_TO_WH = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
 
 def _fingerprint(*parts: object) -> str:
@@ -245,11 +245,11 @@ def _implausible_flags(rows: list[MeterSample]) -> set[str]:
 
 def _register_wh(sample: MeterSample) -> Decimal | None:
     """The sample's total energy register in Wh, or None if it is another quantity."""
-    if sample.measurand != ENERGY_REGISTER or sample.phase or sample.unit not in _UNIT_TO_WH:
+    if sample.measurand != ENERGY_REGISTER or sample.phase or sample.unit not in UNIT_TO_WH:
         return None
     if sample.numeric_value is None:
         return None
-    return sample.numeric_value * _UNIT_TO_WH[sample.unit]
+    return sample.numeric_value * UNIT_TO_WH[sample.unit]
 
 
 def _new_reading_flags(session: ChargingSession, rows: list[MeterSample], *, now: datetime) -> set[str]:
