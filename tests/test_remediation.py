@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stations.models import FrameLog, RemoteCommand
+from stations.models import FrameLog, IdTag, RemoteCommand
 from stations.services import charging
 from tests.factories import (
     AMSTERDAM,
@@ -46,6 +46,7 @@ def test_fault_that_recovers_after_a_soft_reset_needs_no_truck(ocpp_server):
         station.refresh_from_db()
         first = advance(incident)  # trigger a status: still faulted
         second = advance(incident, now=timezone.now() + timedelta(seconds=61))  # soft reset
+        assert eventually(lambda: len(charger.calls) == 2)  # sent without waiting for the answers
         recover(station)  # the charger comes back after the reset
 
     incident.refresh_from_db()
@@ -163,6 +164,7 @@ def test_retried_step_after_a_worker_died_sends_nothing_twice(ocpp_server):
         # The worker died after sending but before moving on: the task runs again.
         Incident.objects.filter(pk=incident.pk).update(next_step=0, status="open")
         advance(incident)
+        assert eventually(lambda: RemoteCommand.objects.filter(status="accepted").exists())  # answered
 
     assert len(charger.calls) == 1
     assert RemoteCommand.objects.count() == 1
@@ -254,6 +256,7 @@ def test_preventive_plans_generate_once_per_period():
 def test_repeated_failed_sessions_open_an_incident(settings):
     settings.FAILED_SESSIONS_THRESHOLD = 3
     station = amsterdam_station("FAIL-1")
+    IdTag.objects.create(id_tag="A")  # a refused tag is the driver's failure, not the port's
     base = timezone.now() - timedelta(hours=1)
     for n in range(3):
         start = base + timedelta(minutes=5 * n)

@@ -108,3 +108,66 @@ def test_shares_per_connector_station_and_model(connector):
     assert per_model == {("Acme", "X1"): 1 / 3, ("Zeta", "Q"): 1.0}
     [site_row] = [r for r in session_success(**DAY, group_by="site") if r.key["site"] == far.station.site.name]
     assert site_row.attempts == 1
+
+
+def test_the_python_rule_the_database_expression_and_the_filters_agree_on_every_case(connector):
+    """One rule, three forms: every combination of the fields the rule reads, written to the
+    database and judged by each form, gets the same answer."""
+    from itertools import product
+
+    from django.db.models import Count
+
+    from stations.uptime import rules
+
+    cases = product(
+        ["Accepted", "Blocked"],
+        [True, False],
+        ["", "Local", "EVDisconnected", "Other", "EmergencyStop", "Reboot"],
+        [None, 0, 1, 499, 500, 20_000],
+    )
+    made = [
+        session(connector, n, energy_wh=energy, reason=reason, tag_status=tag, stopped=stopped)
+        for n, (tag, stopped, reason, energy) in enumerate(cases)
+    ]
+    in_database = dict(ChargingSession.objects.annotate(outcome=rules.session_outcome()).values_list("pk", "outcome"))
+    failed = set(ChargingSession.objects.filter(rules.port_failed_q()).values_list("pk", flat=True))
+    judged = set(ChargingSession.objects.filter(rules.judged_q()).values_list("pk", flat=True))
+    through_relation = connector.station.__class__.objects.aggregate(
+        n=Count("sessions", filter=rules.port_failed_q("sessions__"))
+    )["n"]
+
+    for row in ChargingSession.objects.filter(pk__in=[s.pk for s in made]):
+        outcome = rules.outcome_of(row)
+        assert in_database[row.pk] == outcome, (row.id_tag_status, row.stop_at, row.stop_reason, row.energy_wh)
+        assert (row.pk in failed) == rules.port_failed(row) == (outcome in rules.PORT_FAILURE_OUTCOMES)
+        assert (row.pk in judged) == (outcome in (SessionOutcome.SUCCESS, *rules.PORT_FAILURE_OUTCOMES))
+    assert through_relation == len(failed)
+    assert {rules.outcome_of(row) for row in made} == {
+        SessionOutcome.REFUSED, SessionOutcome.IN_PROGRESS, SessionOutcome.ERROR_STOP, SessionOutcome.UNMEASURED,
+        SessionOutcome.LOW_ENERGY, SessionOutcome.SUCCESS,
+    }  # fmt: skip
+
+
+def test_incidents_and_the_failure_alert_count_the_sessions_the_rule_calls_port_failures(connector, settings):
+    """A long session with too little energy failed (the old incident rule wanted it short too);
+    a refused tag between failures neither makes nor breaks the run."""
+    from workorders.alerts.conditions import failed_session_q
+    from workorders.models import Incident
+    from workorders.services import incidents
+
+    settings.FAILED_SESSIONS_THRESHOLD = 3
+    later = T0 + timedelta(hours=3)
+    stops = [
+        session(connector, 0, energy_wh=100),  # 30 minutes, 100 Wh: low energy
+        session(connector, 40, energy_wh=0, tag_status="Invalid"),
+        session(connector, 60, energy_wh=20_000, reason="PowerLoss"),
+    ]
+    assert [incidents.session_stopped_handle(session_id=s.pk, now=later) for s in stops] == [None] * 3
+
+    last = session(connector, 120, energy_wh=0, reason="Other")
+
+    assert set(ChargingSession.objects.filter(failed_session_q()).values_list("pk", flat=True)) == {
+        s.pk for s in ChargingSession.objects.exclude(id_tag_status="Invalid")
+    }
+    assert incidents.session_stopped_handle(session_id=last.pk, now=later) is not None
+    assert Incident.objects.get().kind == "failed_sessions"

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, Min, Q
 from django.urls import reverse
 
 from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus
+from stations.uptime import rules as session_rules
 from workorders.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
-from workorders.services import incidents as incident_rules
 from workorders.services import sla
 
 from .models import AlertKind, AlertRule
@@ -170,13 +170,8 @@ def firmware_failed(rule: AlertRule, now: datetime, station_ids=None) -> Iterabl
 
 
 def failed_session_q() -> Q:
-    """incidents._failed as a filter: short and next to no energy, with readings we trust."""
-    return Q(
-        stop_at__isnull=False,
-        energy_wh__isnull=False,
-        energy_wh__lt=incident_rules.FAILED_SESSION_MAX_WH,
-        stop_at__lte=F("start_at") + timedelta(seconds=incident_rules.FAILED_SESSION_MAX_S),
-    )
+    """A session the port failed, by stations' one rule (stations.uptime.rules)."""
+    return session_rules.port_failed_q()
 
 
 def session_failures(rule: AlertRule, now: datetime, station_ids=None) -> Iterable[Condition]:
@@ -190,7 +185,11 @@ def session_failures(rule: AlertRule, now: datetime, station_ids=None) -> Iterab
             "station_id",
         )
         .values("station_id", "station__identity", "station__site_id")
-        .annotate(total=Count("pk"), failed=Count("pk", filter=failed_session_q()), first=Min("stop_at"))
+        .annotate(
+            total=Count("pk", filter=session_rules.judged_q()),
+            failed=Count("pk", filter=failed_session_q()),
+            first=Min("stop_at"),
+        )
         .filter(total__gte=max(rule.min_sessions, 1))
     )
     for row in rows:

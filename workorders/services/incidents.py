@@ -19,6 +19,7 @@ from stations.models import (
     StatusEvent,
     StatusEventSource,
 )
+from stations.uptime import rules
 from workorders.models import (
     Incident,
     IncidentKind,
@@ -43,8 +44,8 @@ HEALTHY = frozenset(
         ConnectorStatus.RESERVED,
     }
 )
-# A session shorter than this that delivered less than this energy failed.
-FAILED_SESSION_MAX_S = 120
+# Verification reads a stopped session above this energy as "the port delivers". Whether a
+# session failed is stations.uptime.rules' to say, not this.
 FAILED_SESSION_MAX_WH = 50
 
 
@@ -177,15 +178,17 @@ def session_stopped_handle(*, session_id: int, now: datetime | None = None) -> I
     """Repeated failed sessions on one connector open an incident."""
     now = now or timezone.now()
     session = ChargingSession.objects.select_related("connector__station").filter(pk=session_id).first()
-    if session is None or not _failed(session):
+    if session is None or not rules.port_failed(session):
         return None
     threshold = settings.FAILED_SESSIONS_THRESHOLD
+    # The sessions the rule judges, as uptime's runs of failures count them: a refused tag or an
+    # unmeasured session neither makes nor breaks a run.
     recent = list(
-        ChargingSession.objects.filter(connector=session.connector, stop_at__isnull=False).order_by("-stop_at")[
+        ChargingSession.objects.filter(rules.judged_q(), connector=session.connector).order_by("-start_at", "-id")[
             :threshold
         ]
     )
-    if len(recent) < threshold or not all(_failed(s) for s in recent):
+    if len(recent) < threshold or not all(rules.port_failed(s) for s in recent):
         return None
     with transaction.atomic():
         incident, _ = incident_open_or_attach(
@@ -196,13 +199,6 @@ def session_stopped_handle(*, session_id: int, now: datetime | None = None) -> I
             grace_s=0,
         )
     return incident
-
-
-def _failed(session: ChargingSession) -> bool:
-    if session.stop_at is None or session.energy_wh is None:
-        return False
-    short = (session.stop_at - session.start_at).total_seconds() <= FAILED_SESSION_MAX_S
-    return short and session.energy_wh < FAILED_SESSION_MAX_WH
 
 
 def open_work_order_for(incident: Incident):
