@@ -9,7 +9,11 @@
   (`python -m config.serve`, optionally wrapped to log garbage-collector
   pauses or try collector settings) and Celery workers;
 - `Sampler`: CPU and memory of groups of processes (with their children) and
-  of the machine, once a second, labelled with the benchmark's phase;
+  of the machine, once a second, labelled with the benchmark's phase, and the
+  CPU seconds each group used between two moments (`cpu_seconds`);
+- `PostgresProcesses`, `listening_pids`, `process_tree`, `kill_tree`: which
+  processes belong to the run (a database's backends, the Redis server, a
+  server and its child processes);
 - `PySpy` and `profile_summary`: where the time went;
 - `percentile`, `percentiles`, `table`, `log`, `code_version`: the report.
 
@@ -139,6 +143,63 @@ def stop_process(process: subprocess.Popen, *, timeout: float = 20, name: str = 
         log(f"{name or process.pid} did not stop; killing it")
         process.kill()
         process.wait(5)
+
+
+def process_tree(pid: int) -> list:
+    """psutil.Process of pid and all its descendants (a supervisor's servers); [] when gone."""
+    import psutil
+
+    try:
+        top = psutil.Process(pid)
+        return [top, *top.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def kill_tree(processes: Iterable[subprocess.Popen]) -> None:
+    """SIGKILL each process and every descendant, and wait until all are gone (so their
+    listening sockets are closed): a killed supervisor must not leave servers behind."""
+    import psutil
+
+    procs = [proc for process in processes for proc in process_tree(process.pid)]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            continue
+    for process in processes:
+        process.wait()
+    psutil.wait_procs(procs, timeout=10)
+
+
+def stop_tree(process: subprocess.Popen, *, timeout: float = 20, name: str = "") -> None:
+    """Stop a process as stop_process does, then kill what is left of its descendants."""
+    import psutil
+
+    descendants = process_tree(process.pid)[1:]
+    stop_process(process, timeout=timeout, name=name)
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    for proc in alive:
+        log(f"{name or process.pid}: child {proc.pid} still running; killing it")
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(alive, timeout=5)
+
+
+def tree_rss_mb(pids: Iterable[int]) -> float:
+    """Resident memory of the processes and their descendants, summed (shared pages count once each)."""
+    import psutil
+
+    total = 0
+    for pid in pids:
+        for proc in process_tree(pid):
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+    return total / 2**20
 
 
 # --------------------------------------------------------------------------
@@ -420,6 +481,10 @@ class Sampler(threading.Thread):
         self.others: Counter = Counter()  # name -> summed CPU % over all samples
         self._procs: dict[int, object] = {}
         self._halt = threading.Event()
+        # (pid, create time) -> [group, CPU s at first sight (0 if started after us), CPU s last seen]
+        self._ledger: dict[tuple[int, float], list] = {}
+        self._lock = threading.Lock()
+        self._since = time.time()
 
     def _proc(self, pid: int):
         proc = self._procs.get(pid)
@@ -428,46 +493,99 @@ class Sampler(threading.Thread):
             proc.cpu_percent(None)  # the first reading only starts the clock
         return proc
 
-    def _measure(self, pids: Sequence[int], children: bool) -> tuple[float, float, set[int]]:
-        cpu = rss = 0.0
-        seen = set()
+    def _members(self, pids: Sequence[int], children: bool) -> list:
+        """The group's processes now: each pid and, when asked, all its descendants (children(recursive=True):
+        a server that forks worker processes is measured whole)."""
+        members = []
         for pid in pids:
             try:
                 top = self._proc(pid)
-                for proc in [top, *(top.children(recursive=True) if children else [])]:
-                    proc = self._proc(proc.pid)
-                    cpu += proc.cpu_percent(None)
-                    rss += proc.memory_info().rss
-                    seen.add(proc.pid)
+                members.append(top)
+                if children:
+                    members.extend(self._proc(child.pid) for child in top.children(recursive=True))
             except self.psutil.Error:
                 continue
+        return members
+
+    def _account(self, group: str, proc) -> None:
+        """Keep the process's CPU seconds in the ledger: counted from when it was first seen, or from its
+        start if it started after the sampler; an exited process keeps what it was last seen using."""
+        try:
+            key = (proc.pid, proc.create_time())
+            times = proc.cpu_times()
+        except self.psutil.Error:
+            return
+        used = times.user + times.system
+        entry = self._ledger.get(key)
+        if entry is None:
+            entry = self._ledger[key] = [group, used if key[1] < self._since else 0.0, used]
+        entry[2] = max(entry[2], used)
+
+    def _measure(self, name: str, pids: Sequence[int], children: bool) -> tuple[float, float, set[int]]:
+        cpu = rss = 0.0
+        seen = set()
+        for proc in self._members(pids, children):
+            try:
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+                seen.add(proc.pid)
+            except self.psutil.Error:
+                continue
+            self._account(name, proc)
         return cpu, rss / 2**20, seen
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each group (user + system, children included where the group says so),
+        by the whole machine ("machine": every core's busy time) and by everything else ("other"). The
+        difference of two calls is what was used in between; call it at the edges of a measured window."""
+        psutil = self.psutil
+        with self._lock:
+            names = []
+            for name, (pids, children) in self.groups().items():
+                names.append(name)
+                for proc in self._members(pids, children):
+                    self._account(name, proc)
+            totals = dict.fromkeys(names, 0.0)
+            for group, first, last in self._ledger.values():
+                totals[group] = totals.get(group, 0.0) + last - first
+        times = psutil.cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        # guest time is already part of user time on Linux
+        busy = sum(times) - idle - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+        totals["machine"] = busy
+        totals["other"] = busy - sum(totals[name] for name in names)
+        return totals
 
     def run(self) -> None:
         psutil = self.psutil
         psutil.cpu_percent(None)
         while not self._halt.wait(self.interval):
-            sample: dict = {"t": time.time(), "phase": self.phase()}
-            ours: set[int] = set()
-            total = 0.0
-            for name, (pids, children) in self.groups().items():
-                cpu, rss, seen = self._measure(pids, children)
-                sample[f"{name}_cpu"], sample[f"{name}_rss_mb"] = cpu, rss
-                ours |= seen
-                total += cpu
-            sample["machine_cpu"] = machine = psutil.cpu_percent(None) * psutil.cpu_count()
-            sample["other_cpu"] = max(0.0, machine - total)
-            if self.track_others:
-                for proc in psutil.process_iter(["name"]):
-                    if proc.pid in ours or proc.pid == os.getpid():
-                        continue
-                    try:
-                        self.others[proc.info["name"] or "?"] += self._proc(proc.pid).cpu_percent(None)
-                    except psutil.Error:
-                        continue
-            if self.extra:
-                sample.update(self.extra())
-            self.samples.append(sample)
+            with self._lock:
+                self._sample_once()
+
+    def _sample_once(self) -> None:
+        psutil = self.psutil
+        sample: dict = {"t": time.time(), "phase": self.phase()}
+        ours: set[int] = set()
+        total = 0.0
+        for name, (pids, children) in self.groups().items():
+            cpu, rss, seen = self._measure(name, pids, children)
+            sample[f"{name}_cpu"], sample[f"{name}_rss_mb"] = cpu, rss
+            ours |= seen
+            total += cpu
+        sample["machine_cpu"] = machine = psutil.cpu_percent(None) * psutil.cpu_count()
+        sample["other_cpu"] = max(0.0, machine - total)
+        if self.track_others:
+            for proc in psutil.process_iter(["name"]):
+                if proc.pid in ours or proc.pid == os.getpid():
+                    continue
+                try:
+                    self.others[proc.info["name"] or "?"] += self._proc(proc.pid).cpu_percent(None)
+                except psutil.Error:
+                    continue
+        if self.extra:
+            sample.update(self.extra())
+        self.samples.append(sample)
 
     def stop(self) -> None:
         self._halt.set()
@@ -497,6 +615,78 @@ def postgres_pids() -> list[int]:
     import psutil
 
     return [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+
+
+class PostgresProcesses:
+    """The local PostgreSQL's processes, split by whom they work for: `backends()` serve the run's database
+    (its connections and autovacuum workers), `shared()` are the server's own (postmaster, WAL writer,
+    checkpointer, ...), which work for every database. Backends of other databases (someone else's tests)
+    are in neither, so they count as other processes. Refreshed at most once a second."""
+
+    def __init__(self, database_url: str | None):
+        self.url = database_url if database_url and database_url.startswith("postgres") else None
+        self.database = urlsplit(self.url).path.lstrip("/") if self.url else None
+        self._conn = None
+        self._at = 0.0
+        self._ours: list[int] = []
+        self._shared: list[int] = []
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._at < 1.0:
+                return
+            self._at = time.monotonic()
+            everything = postgres_pids()
+            if not self.url:
+                self._ours, self._shared = [], everything
+                return
+            try:
+                import psycopg
+
+                if self._conn is None or self._conn.closed:
+                    parts = urlsplit(self.url)
+                    self._conn = psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True)
+                rows = self._conn.execute("SELECT pid, datname FROM pg_stat_activity").fetchall()
+            except Exception:  # noqa: BLE001 - sampling must not end the run; keep the last split
+                self._conn = None
+                return
+            own = os.getpid()
+            with_db = {pid for pid, name in rows if name}
+            self._ours = [pid for pid, name in rows if name == self.database and pid != own]
+            self._shared = [pid for pid in everything if pid not in with_db]
+
+    def backends(self) -> list[int]:
+        self._refresh()
+        return list(self._ours)
+
+    def shared(self) -> list[int]:
+        self._refresh()
+        return list(self._shared)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def listening_pids(url: str | None) -> list[int]:
+    """The local process listening on a redis:// URL's loopback port (e.g. a shared Redis server)."""
+    import psutil
+
+    if not url or not url.startswith(("redis://", "rediss://")):
+        return []
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return []
+    port = parts.port or 6379
+    try:
+        return sorted({
+            c.pid for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+        })  # fmt: skip
+    except (psutil.Error, OSError):
+        return []
 
 
 class PeakRss:

@@ -6,13 +6,18 @@
     python benchmarks/ocpp_load.py --chargers 1000 --reconnect-storm
     python benchmarks/ocpp_load.py --find-max --heartbeat 10 --meter-interval 5
     python benchmarks/ocpp_load.py --url ws://127.0.0.1:8000/ocpp/ --chargers 100   # a running server
+    python benchmarks/ocpp_load.py --chargers 1000 --compare-reference                 # against ocpp_reference.py
+    python benchmarks/ocpp_load.py --chargers 2000 --saturation --compare-reference     # highest CALLs/s of each
 
 Without --url it prepares a database (migrate, register BENCH-000001.. with one
 known password, one accepted id tag), starts uvicorn the way production does,
 opens the chargers at a fixed connection rate, holds them for --duration
 seconds of steady traffic, and prints latency per CALL, errors, the server's
-CPU and memory, and whether every frame reached the frame log. See
-benchmarks/README.md.
+CPU and memory, and whether every frame reached the frame log. With
+--compare-reference the same workload then runs against the reference
+server (the ocpp library on plain websockets, benchmarks/ocpp_reference.py)
+and the two are printed side by side; --saturation steps up the offered
+CALL rate of the fleet instead of holding it. See benchmarks/README.md.
 
 The chargers are small asyncio clients (one websocket each) spread over
 --client-processes worker processes; they send only valid OCPP 1.6 payloads
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -40,19 +46,22 @@ from pathlib import Path
 from harness import (
     DEFAULT_PG_URL,
     Environment,
+    PostgresProcesses,
     PySpy,
     Sampler,
     code_version,
     format_profile,
+    kill_tree,
     latency_table,
+    listening_pids,
     log,
     percentiles,
     port_open,
-    postgres_pids,
     read_jsonl,
     server_argv,
-    stop_process,
+    stop_tree,
     table,
+    tree_rss_mb,
     wait_listening,
 )
 
@@ -159,6 +168,16 @@ class Shared:
         self.held = ctx.Value("i", 0)  # open websockets now
         self.inflight = ctx.Value("i", 0)  # CALLs waiting for an answer now
         self.answered = ctx.Value("i", 0)  # CALLs answered so far
+        self.failed = ctx.Value("i", 0)  # CALLERRORs, timeouts and CALLs lost by a disconnect so far
+        # Saturation: 2k-1 while step k warms up, 2k while it is measured (0: no steps), the intervals
+        # every charger uses in it, and its answers at or above the p99 limit (so the orchestrator can
+        # tell whether p99 stayed under it without the latencies).
+        self.step = ctx.Value("i", 0)
+        self.heartbeat_s = ctx.Value("d", 0.0)
+        self.meter_s = ctx.Value("d", 0.0)
+        self.slow_limit_ms = ctx.Value("d", 0.0)
+        self.step_answered = ctx.Value("i", 0)
+        self.step_slow = ctx.Value("i", 0)
 
 
 def _add(value, delta: int = 1) -> None:
@@ -201,22 +220,22 @@ class BenchObserver(Observer):
         self.w = worker
 
     def _key(self, action: str) -> str:
-        return f"{PHASES[self.w.phase]}|{action}"
+        return f"{self.w.label}|{action}"
 
     def connecting(self) -> None:
-        self.w.stats.conn_attempts[PHASES[self.w.phase]] += 1
+        self.w.stats.conn_attempts[self.w.label] += 1
 
     def connected(self, handshake_ms: float) -> None:
-        phase = PHASES[self.w.phase]
+        phase = self.w.label
         self.w.stats.handshake[phase].append(round(handshake_ms, 3))
         self.w.stats.conn_ok[phase] += 1
 
     def connect_failed(self, reason: str) -> None:
-        self.w.stats.conn_failed[f"{PHASES[self.w.phase]}|{reason}"] += 1
+        self.w.stats.conn_failed[f"{self.w.label}|{reason}"] += 1
 
     def disconnected(self, close_code: int | None) -> None:
         if self.w.phase < STOP:
-            self.w.stats.disconnects[f"{PHASES[self.w.phase]}|{close_code or 1006}"] += 1
+            self.w.stats.disconnects[f"{self.w.label}|{close_code or 1006}"] += 1
 
     def call_sent(self, action: str) -> None:
         self.w.stats.sent[self._key(action)] += 1
@@ -230,18 +249,25 @@ class BenchObserver(Observer):
             w.stats.slow.append([time.time(), action, round(ms, 3)])
         w.stats.answered[key] += 1
         _add(w.shared.answered)
+        if w.measuring_step:
+            _add(w.shared.step_answered)
+            if ms >= w.slow_limit_ms:
+                _add(w.shared.step_slow)
 
     def call_errored(self, action: str, ms: float, code: str, description: str) -> None:
         self.call_answered(action, ms)  # an answer all the same, as fast or slow as a CALLRESULT
         self.w.stats.callerrors[f"{self._key(action)}|{code}"] += 1
+        _add(self.w.shared.failed)
 
     def call_timed_out(self, action: str) -> None:
         _add(self.w.shared.inflight, -1)
         self.w.stats.timeouts[self._key(action)] += 1
+        _add(self.w.shared.failed)
 
     def call_lost(self, action: str) -> None:
         _add(self.w.shared.inflight, -1)
         self.w.stats.lost[self._key(action)] += 1
+        _add(self.w.shared.failed)
 
     def server_call(self, action: object) -> None:
         self.w.stats.server_calls += 1
@@ -291,6 +317,7 @@ class Charger:
         self.heartbeat = cfg["heartbeat"]
         self.next_heartbeat: float | None = None
         self.next_meter: float | None = None
+        self.schedule = 0  # the worker's schedule generation these due times follow
 
     async def pause(self, delay: float) -> None:
         """Sleep; woken early when the phase changes (a closed socket cancels the sleeper)."""
@@ -367,26 +394,39 @@ class Charger:
             w.stats.ready_at.append(time.time())
             _add(w.shared.ready)
 
+    def heartbeat_s(self) -> float:
+        return self.w.heartbeat_override or self.heartbeat
+
+    def meter_s(self) -> float:
+        return self.w.meter_override or self.w.cfg["meter_interval"]
+
+    def reschedule(self) -> None:
+        """First sends after a (re)start or a change of intervals are spread over the whole
+        interval, so the load is smooth rather than a burst."""
+        now = self.w.loop.time()
+        self.schedule = self.w.schedule
+        self.next_heartbeat = now + random.uniform(0, self.heartbeat_s())
+        if self.transaction_id is not None:
+            self.next_meter = now + random.uniform(0, self.meter_s())
+
     async def steady(self) -> None:
         w = self.w
         loop = w.loop
-        now = loop.time()
-        # First sends are spread over the whole interval so the load is smooth.
-        if self.next_heartbeat is None:
-            self.next_heartbeat = now + random.uniform(0, self.heartbeat)
-        if self.next_meter is None and self.transaction_id is not None:
-            self.next_meter = now + random.uniform(0, w.cfg["meter_interval"])
+        if self.next_heartbeat is None or (self.next_meter is None and self.transaction_id is not None):
+            self.reschedule()
         while w.phase < DRAIN:
+            if self.schedule != w.schedule:
+                self.reschedule()
             due = self.next_heartbeat if self.next_meter is None else min(self.next_heartbeat, self.next_meter)
             delay = due - loop.time()
             if delay > 0:
                 await self.pause(delay)
                 continue
             if self.next_meter is not None and self.next_meter <= self.next_heartbeat:
-                self.next_meter = _next(self.next_meter, w.cfg["meter_interval"], loop.time())
+                self.next_meter = _next(self.next_meter, self.meter_s(), loop.time())
                 await self.call("MeterValues", self.meter_values())
             else:
-                self.next_heartbeat = _next(self.next_heartbeat, self.heartbeat, loop.time())
+                self.next_heartbeat = _next(self.next_heartbeat, self.heartbeat_s(), loop.time())
                 await self.call("Heartbeat", {})
 
     def meter_values(self) -> dict:
@@ -402,6 +442,13 @@ def _resolve(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
+def step_label(phase: int, step: int) -> str:
+    """Counts of a saturation step are filed under w<k> while it warms up and s<k> while it is measured."""
+    if phase == STEADY and step > 0:
+        return f"{'s' if step % 2 == 0 else 'w'}{(step + 1) // 2}"
+    return PHASES[phase]
+
+
 def _next(previous: float, interval: float, now: float) -> float:
     """The next due time on a fixed schedule; a late charger skips rather than bursts."""
     following = previous + interval
@@ -415,6 +462,13 @@ class Worker:
         self.shared = shared
         self.stats = Stats()
         self.phase = SETUP
+        self.label = PHASES[SETUP]  # what this moment's counts are filed under: the phase, or a saturation step
+        self.step = 0
+        self.measuring_step = False
+        self.slow_limit_ms = float("inf")
+        self.heartbeat_override = 0.0  # intervals of the saturation step (0: the run's own)
+        self.meter_override = 0.0
+        self.schedule = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.chargers: list[Charger] = []
         self.observer = BenchObserver(self)
@@ -452,6 +506,18 @@ class Worker:
         """Follow the orchestrator's phase; wake or close chargers when it moves on."""
         while True:
             phase = self.shared.phase.value
+            step = self.shared.step.value
+            if step != self.step:
+                self.step = step
+                self.measuring_step = step > 0 and step % 2 == 0
+                self.slow_limit_ms = self.shared.slow_limit_ms.value or float("inf")
+                if step % 2 == 1:  # a new step starts warming up: new intervals, everyone reschedules
+                    self.heartbeat_override = self.shared.heartbeat_s.value
+                    self.meter_override = self.shared.meter_s.value
+                    self.schedule += 1
+                    for charger in self.chargers:
+                        charger.poke()
+            self.label = step_label(phase, step)
             if phase != self.phase:
                 self.phase = phase
                 if phase >= DRAIN:
@@ -518,17 +584,21 @@ def count_frames(environment: Environment, prefix: str, since: float) -> dict | 
 
 
 class Servers:
-    """The server processes under test (python -m config.serve), on consecutive ports."""
+    """The server processes under test on consecutive ports: the project (python -m config.serve, each
+    possibly a supervisor of --workers server processes) or the reference (benchmarks/ocpp_reference.py)."""
 
-    def __init__(self, environment: Environment, args, heartbeat: int):
+    def __init__(self, environment: Environment, args, heartbeat: int, kind: str = "project"):
         self.environment = environment
         self.args = args
+        self.kind = kind
         self.count = args.server_processes
         self.port = args.port
         self.host = args.host
         self.heartbeat = heartbeat
+        self.workers = args.workers if kind == "project" else 1
         self.processes: list[subprocess.Popen] = []
         self.generation = 0
+        self.name = "server" if kind == "project" else "reference"
 
     @property
     def urls(self) -> list[str]:
@@ -536,7 +606,18 @@ class Servers:
 
     @property
     def pids(self) -> list[int]:
+        """The processes started here; the sampler adds their children (a supervisor's workers)."""
         return [p.pid for p in self.processes if p.poll() is None]
+
+    def argv(self, i: int, wrapped: bool) -> list[str]:
+        port = self.port + i
+        if self.kind == "reference":
+            return [sys.executable, str(Path(__file__).with_name("ocpp_reference.py")), "--host", self.host,
+                    "--port", str(port), "--heartbeat", str(self.heartbeat)]  # fmt: skip
+        argv = server_argv(port, host=self.host, log_level="warning", wrapped=wrapped)
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        return argv
 
     def start(self) -> float:
         """Start every process; returns the wall time they were started."""
@@ -544,22 +625,26 @@ class Servers:
             if port_open(self.port + i, self.host):
                 raise SystemExit(f"port {self.port + i} is already in use")
         args = self.args
-        env = dict(self.environment.env, OCPP_HEARTBEAT_INTERVAL_S=str(self.heartbeat), WS_PING="20")
-        if args.gc_freeze:
-            env["BENCH_GC_FREEZE"] = "1"
-        if args.gc_threshold:
-            env["BENCH_GC_THRESHOLD"] = args.gc_threshold
-        if args.uvicorn_option:
-            env["BENCH_UVICORN_OPTIONS"] = json.dumps(dict(_option(o) for o in args.uvicorn_option))
-        wrapped = bool(args.gc_log or args.gc_freeze or args.gc_threshold or args.uvicorn_option)
+        # WEB_CONCURRENCY too: config.serve's default process count must not come from the caller's environment.
+        env = dict(self.environment.env, OCPP_HEARTBEAT_INTERVAL_S=str(self.heartbeat), WS_PING="20",
+                   WEB_CONCURRENCY=str(self.workers))  # fmt: skip
+        wrapped = False
+        if self.kind == "project":
+            if args.gc_freeze:
+                env["BENCH_GC_FREEZE"] = "1"
+            if args.gc_threshold:
+                env["BENCH_GC_THRESHOLD"] = args.gc_threshold
+            if args.uvicorn_option:
+                env["BENCH_UVICORN_OPTIONS"] = json.dumps(dict(_option(o) for o in args.uvicorn_option))
+            wrapped = bool(args.gc_log or args.gc_freeze or args.gc_threshold or args.uvicorn_option)
         self.generation += 1
         started = time.time()
         self.processes = []
         for i in range(self.count):
-            if args.gc_log:
+            if args.gc_log and self.kind == "project":
                 env["BENCH_GC_LOG"] = str(self.environment.run_dir / f"gc-{i}-{self.generation}.jsonl")
-            argv = server_argv(self.port + i, host=self.host, log_level="warning", wrapped=wrapped)
-            self.processes.append(self.environment.start(f"server-{i}-{self.generation}", argv, env=dict(env)))
+            name = f"{self.name}-{i}-{self.generation}"
+            self.processes.append(self.environment.start(name, self.argv(i, wrapped), env=dict(env)))
         return started
 
     def wait_listening(self, timeout: float = 60) -> float:
@@ -571,21 +656,18 @@ class Servers:
         return time.time()
 
     def kill(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-        for process in self.processes:
-            process.wait()
+        """SIGKILL every server process and its children (a supervisor's workers would keep the port)."""
+        kill_tree(self.processes)
 
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
         for process in self.processes:
-            stop_process(process)
+            stop_tree(process)
 
     def log_tail(self, i: int, lines: int = 15) -> str:
-        return self.environment.tail(f"server-{i}-{self.generation}", lines)
+        return self.environment.tail(f"{self.name}-{i}-{self.generation}", lines)
 
     def gc_pauses(self) -> list[list]:
         """[wall time, generation, ms, collected] of every logged collection, all processes."""
@@ -595,7 +677,7 @@ class Servers:
         """Count warning and error lines in every server log of this run, by kind."""
         found: Counter = Counter()
         levels = ("WARNING", "ERROR", "CRITICAL")
-        for path in self.environment.run_dir.glob("server-*.log"):
+        for path in self.environment.run_dir.glob(f"{self.name}-*.log"):
             for line in path.read_text(errors="replace").splitlines():
                 parts = line.split(maxsplit=4)
                 if len(parts) >= 5 and parts[2] in levels:  # the project's format: date time LEVEL logger message
@@ -626,7 +708,8 @@ class Profiler(PySpy):
 
     def start(self, phase: str) -> None:  # type: ignore[override]
         if self.servers and phase in self.phases:
-            super().start(phase, self.servers.pids[0])
+            label = phase if self.servers.kind == "project" else f"{self.servers.kind}-{phase}"
+            super().start(label, self.servers.pids[0], subprocesses=self.servers.workers > 1)
         else:
             self.stop()
 
@@ -658,8 +741,18 @@ def by_phase(counter: dict, phase: str) -> dict:
     return out
 
 
-def run_once(args, environment: Environment | None, chargers: int, duration: float, storm: bool) -> dict:
-    """One complete run: server up, chargers in, steady traffic, optional storm, report."""
+def run_once(
+    args,
+    environment: Environment | None,
+    chargers: int,
+    duration: float,
+    storm: bool,
+    *,
+    target: str = "project",
+    steps: list[float] | None = None,
+) -> dict:
+    """One complete run against the project or the reference server: server up, chargers in, steady
+    traffic (or, with `steps`, one saturation step after another), optional storm, report."""
     ctx = mp.get_context("spawn")
     shared = Shared(ctx)
     client_processes = args.client_processes or (2 if chargers > 2000 else 1)
@@ -668,10 +761,11 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     if args.url:
         urls = [args.url if args.url.endswith("/") else args.url + "/"]
     else:
-        servers = Servers(environment, args, args.heartbeat)
+        servers = Servers(environment, args, args.heartbeat, kind=target)
         servers.start()
         servers.wait_listening()
         urls = servers.urls
+    idle_rss_mb = tree_rss_mb(servers.pids) if servers else None
     cfg = {
         "chargers": chargers,
         "prefix": args.prefix,
@@ -691,34 +785,45 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     }
     client_pids: list[int] = []
     redis_pids = [environment.redis_process.pid] if environment and environment.redis_process else []
+    if environment and not redis_pids:
+        redis_pids = listening_pids(environment.env.get("REDIS_URL"))
+    pg = PostgresProcesses(environment.env.get("DATABASE_URL") if environment else None)
     sampler = Sampler(
         lambda: {
-            "server": (servers.pids if servers else [], True),  # the restarted ones after a storm
+            "server": (servers.pids if servers else [], True),  # with children; the restarted ones after a storm
             "client": (client_pids, False),
             "redis": (redis_pids, False),
-            "postgres": (postgres_pids(), False),
+            "postgres": (pg.backends(), False),  # this run's database only
+            "pg_shared": (pg.shared(), False),  # PostgreSQL's own processes, working for every database
         },
-        phase=lambda: PHASES[shared.phase.value],
+        phase=lambda: step_label(shared.phase.value, shared.step.value),
         extra=lambda: {"held": shared.held.value},
     )
     profiler = Profiler(args, environment.run_dir if environment else Path(tempfile.gettempdir()), servers)
     results = ctx.Queue()
     workers = [ctx.Process(target=worker_main, args=(cfg, i, shared, results)) for i in range(client_processes)]
     report: dict = {
+        "target": target,
         "chargers": chargers,
         "db": environment.db_label if environment else "external",
         "redis": environment.redis_label if environment else "external",
         "server_processes": args.server_processes if servers else None,
+        "workers": servers.workers if servers else None,
         "client_processes": client_processes,
         "heartbeat_s": args.heartbeat,
         "meter_interval_s": args.meter_interval,
         "session_share": args.session_share,
         "connection_rate": args.rate,
-        "server_gc": {"freeze": args.gc_freeze, "threshold": args.gc_threshold} if servers else None,
+        "server_gc": {"freeze": args.gc_freeze, "threshold": args.gc_threshold}
+        if servers and target == "project"
+        else None,
         "code_version": code_version(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "idle_server_rss_mb": round(idle_rss_mb, 1) if idle_rss_mb is not None else None,
     }
     run_started = time.time()
+    step_rows: list[dict] = []
+    cpu_window: dict = {}
     try:
         for worker in workers:
             worker.start()
@@ -729,7 +834,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         shared.start_at.value = start_at
         shared.phase.value = RAMP
         profiler.start("ramp")
-        log(f"ramp: {chargers} chargers at {args.rate:g}/s over {client_processes} client process(es)")
+        log(f"{target}: ramp: {chargers} chargers at {args.rate:g}/s over {client_processes} client process(es)")
         ramp_deadline = start_at + chargers / args.rate + args.ramp_grace
         next_note = time.time() + 15
         while shared.ready.value < chargers and time.time() < ramp_deadline:
@@ -747,18 +852,24 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         shared.phase.value = STEADY
         profiler.start("steady")
         steady_started = time.time()
+        cpu_start = sampler.cpu_seconds()
         answered_before = shared.answered.value
-        next_note = steady_started + 15
-        while time.time() < steady_started + duration:
-            _check_alive(workers, servers)
-            time.sleep(0.2)
-            if time.time() >= next_note:
-                next_note += 15
-                rate = (shared.answered.value - answered_before) / (time.time() - steady_started)
-                log(f"steady: {time.time() - steady_started:.0f}/{duration:g} s, held {shared.held.value}, "
-                    f"{rate:.1f} CALLs/s")  # fmt: skip
+        if steps:
+            step_rows = saturation_steps(args, shared, sampler, workers, servers, chargers, steps)
+        else:
+            next_note = steady_started + 15
+            while time.time() < steady_started + duration:
+                _check_alive(workers, servers)
+                time.sleep(0.2)
+                if time.time() >= next_note:
+                    next_note += 15
+                    rate = (shared.answered.value - answered_before) / (time.time() - steady_started)
+                    log(f"steady: {time.time() - steady_started:.0f}/{duration:g} s, held {shared.held.value}, "
+                        f"{rate:.1f} CALLs/s")  # fmt: skip
         steady_ended = time.time()
+        cpu_window = _cpu_delta(cpu_start, sampler.cpu_seconds(), steady_ended - steady_started)
         held_at_end = shared.held.value
+        report["server_rss_end_mb"] = round(tree_rss_mb(servers.pids), 1) if servers else None
         shared.phase.value = DRAIN
         profiler.stop()
         drain_deadline = time.time() + args.call_timeout + 2
@@ -766,7 +877,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
             time.sleep(0.05)
         report["held_at_end"] = held_at_end
 
-        if environment and not args.no_frame_check:
+        if environment and target == "project" and not args.no_frame_check:
             # The frame log is written in batches; give the last batch time to land.
             time.sleep(max(1.0, args.flush_wait))
             report["persisted"] = count_frames(environment, args.prefix, run_started - 1)
@@ -789,7 +900,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
                 errors.append(error)
         if errors:
             report["client_errors"] = errors
-        if storm_info and environment and not args.no_frame_check:
+        if storm_info and environment and target == "project" and not args.no_frame_check:
             time.sleep(max(1.0, args.flush_wait))
             report["persisted_after_storm"] = count_frames(environment, args.prefix, run_started - 1)
     finally:
@@ -797,6 +908,7 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
         profiler.stop()
         try:
             sampler.stop()
+            pg.close()
         finally:
             try:
                 for worker in workers:
@@ -814,9 +926,144 @@ def run_once(args, environment: Environment | None, chargers: int, duration: flo
     report.update(
         summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended, chargers, storm_info, servers)
     )
+    report["cpu_steady"] = cpu_window
+    answered = report["steady"]["calls_answered"]
+    report["cpu_ms_per_call"] = _per_call(cpu_window, answered)
+    held = report["held_at_end"]
+    end_rss = report.get("server_rss_end_mb")
+    if end_rss is not None and held:
+        report["server_rss_kb_per_charger"] = {
+            "total": round(end_rss * 1024 / held, 1),
+            "above_idle": round((end_rss - (idle_rss_mb or 0.0)) * 1024 / held, 1),
+        }
+    if steps:
+        report["saturation"] = summarize_steps(stats, step_rows, args.p99_limit)
     if profiler.outputs:
         report["profile"] = profiler.summaries(args.profile_top)
     return report
+
+
+# What a CALL costs: the server's own processes and, for the project, the PostgreSQL backends of the run's
+# database and the Redis server (a shared Redis also serves whoever else uses it).
+COUNTED = ("server", "postgres", "redis")
+
+
+def _cpu_delta(before: dict, after: dict, seconds: float) -> dict:
+    """CPU seconds per group between two Sampler.cpu_seconds() readings, and the window's length."""
+    delta = {name: round(after.get(name, 0.0) - before.get(name, 0.0), 3) for name in after}
+    delta["seconds"] = round(seconds, 2)
+    return delta
+
+
+def _per_call(cpu: dict, answered: int) -> dict:
+    """ms of CPU per CALL answered in the window: counted total and each part."""
+    if not answered or not cpu:
+        return {}
+    out = {name: round(1000.0 * cpu.get(name, 0.0) / answered, 3) for name in (*COUNTED, "pg_shared", "client")}
+    out["counted"] = round(sum(out[name] for name in COUNTED), 3)
+    return out
+
+
+def offered_rate(chargers: int, session_share: float, heartbeat_s: float, meter_s: float) -> float:
+    """CALLs/s a fleet offers: every charger's heartbeat, and the meter values of those in a transaction."""
+    return chargers / heartbeat_s + round(chargers * session_share) / meter_s
+
+
+def default_steps(args, chargers: int) -> list[float]:
+    base = offered_rate(chargers, args.session_share, args.heartbeat, args.meter_interval)
+    return [round(base * factor, 1) for factor in (1, 2, 4, 8, 16, 32, 64)]
+
+
+def saturation_steps(args, shared: Shared, sampler: Sampler, workers, servers, chargers: int, steps) -> list[dict]:
+    """Raise the offered CALL rate step by step (shorter heartbeat and meter intervals, in the run's ratio)
+    until a step's p99 reaches --p99-limit, a CALL fails or a charger drops; measure each step after a
+    warm-up. Returns per step its offered rate, intervals, window, CPU seconds and the live verdict."""
+    ratio = args.meter_interval / args.heartbeat
+    sessions = round(chargers * args.session_share)
+    shared.slow_limit_ms.value = args.p99_limit
+    rows = []
+    for k, rate in enumerate(steps, start=1):
+        heartbeat_s = (chargers + (sessions / ratio if ratio else 0)) / rate
+        meter_s = heartbeat_s * ratio
+        shared.heartbeat_s.value, shared.meter_s.value = heartbeat_s, meter_s
+        failed_before = shared.failed.value
+        shared.step.value = 2 * k - 1
+        log(f"saturation step {k}: offering {rate:g} CALLs/s (heartbeat {heartbeat_s:.2f} s, meter values "
+            f"{meter_s:.2f} s), {args.saturation_warmup:g} s warm-up, {args.step_duration:g} s measured")  # fmt: skip
+        _wait(args.saturation_warmup, workers, servers)
+        with shared.step_answered.get_lock():
+            shared.step_answered.value = 0
+        with shared.step_slow.get_lock():
+            shared.step_slow.value = 0
+        cpu_start = sampler.cpu_seconds()
+        started = time.time()
+        answered_before = shared.answered.value
+        min_held = shared.held.value
+        shared.step.value = 2 * k
+        end = started + args.step_duration
+        while time.time() < end:
+            _wait(min(0.5, max(0.0, end - time.time())), workers, servers)
+            min_held = min(min_held, shared.held.value)
+        ended = time.time()
+        cpu = _cpu_delta(cpu_start, sampler.cpu_seconds(), ended - started)
+        answered = shared.answered.value - answered_before
+        slow, measured = shared.step_slow.value, shared.step_answered.value
+        failed = shared.failed.value - failed_before
+        # p99 (nearest rank) stays under the limit while at most n - ceil(0.99 n) answers reach it.
+        p99_ok = measured > 0 and slow <= measured - math.ceil(0.99 * measured)
+        ok = p99_ok and failed == 0 and min_held == chargers
+        rows.append({
+            "step": k, "offered_calls_per_s": rate, "heartbeat_s": round(heartbeat_s, 3),
+            "meter_interval_s": round(meter_s, 3), "from": started, "to": ended, "cpu": cpu,
+            "answered": answered, "chargers": chargers, "min_held": min_held, "failed_live": failed, "ok_live": ok,
+        })  # fmt: skip
+        verdict = "ok" if ok else "over the limit"
+        log(f"saturation step {k}: {answered / (ended - started):.1f} CALLs/s answered, {slow} of {measured} "
+            f"at or above {args.p99_limit:g} ms, {failed} failed, min held {min_held}: {verdict}")  # fmt: skip
+        if not ok:
+            break
+    shared.step.value = 0
+    return rows
+
+
+def _wait(seconds: float, workers, servers) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        _check_alive(workers, servers)
+        time.sleep(min(0.2, max(0.0, end - time.time())))
+
+
+def summarize_steps(stats: dict, rows: list[dict], p99_limit: float) -> dict:
+    """Per step: CALLs/s answered, latency, failures and CPU; the highest rate that kept p99 under the limit."""
+    out_rows = []
+    best = None
+    for row in rows:
+        k = row["step"]
+        label = f"s{k}"
+        seconds = row["to"] - row["from"]
+        latencies = [x for key, v in stats.get("latency", {}).items() if key.partition("|")[0] == label for x in v]
+        lat = percentiles(latencies)
+        failures = sum(
+            sum(by_phase(stats.get(name, {}), phase).values())
+            for name in ("callerrors", "timeouts", "lost")
+            for phase in (f"w{k}", label)
+        )
+        rate = round(row["answered"] / seconds, 1) if seconds else None
+        ok = bool(latencies) and lat["p99"] < p99_limit and failures == 0 and row["min_held"] == row["chargers"]
+        cpu = row["cpu"]
+        out_rows.append({
+            "step": k, "offered_calls_per_s": row["offered_calls_per_s"], "heartbeat_s": row["heartbeat_s"],
+            "meter_interval_s": row["meter_interval_s"], "calls_per_s": rate, "latency_ms": lat,
+            "failures": failures, "min_held": row["min_held"], "ok": ok,
+            "cpu_ms_per_call": _per_call(cpu, row["answered"]),
+            "cpu_pct": {name: round(100.0 * cpu.get(name, 0.0) / seconds, 1) for name in
+                        (*COUNTED, "client", "other", "machine")} if seconds else {},
+        })  # fmt: skip
+        if ok and (best is None or rate > best):
+            best = rate
+    # Every step passed: the server was not saturated, and the best rate is only a lower bound.
+    saturated = any(not row["ok"] for row in out_rows)
+    return {"p99_limit_ms": p99_limit, "best_calls_per_s": best, "saturated": saturated, "steps": out_rows}
 
 
 def _check_alive(workers, servers) -> None:
@@ -948,7 +1195,8 @@ def summarize(stats, sampler, start_at, ramp_done, steady_started, steady_ended,
     )
     out["transactions_started"] = stats.get("transactions", 0)
     out["intervals_handed_out"] = stats.get("intervals", {})
-    names = ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "other_cpu", "machine_cpu", "server_rss_mb")
+    names = ("server_cpu", "client_cpu", "redis_cpu", "postgres_cpu", "pg_shared_cpu", "other_cpu", "machine_cpu",
+             "server_rss_mb")  # fmt: skip
     out["resources"] = {phase: sampler.summary(phase, names) for phase in ("ramp", "steady", "storm")}
     if servers:
         out["server_log_problems"] = dict(servers.log_problems())
@@ -984,8 +1232,10 @@ def format_report(r: dict) -> str:
     lines = []
     add = lines.append
     add("")
-    add(f"=== OCPP 1.6J load: {r['chargers']} chargers, db {r['db']}, redis {r['redis']}, "
-        f"{r['server_processes'] or 'external'} server process(es), "
+    target = "reference server (ocpp library, nothing persisted)" if r.get("target") == "reference" else "project"
+    workers = f" x {r['workers']} workers" if (r.get("workers") or 1) > 1 else ""
+    add(f"=== OCPP 1.6J load, {target}: {r['chargers']} chargers, db {r['db']}, redis {r['redis']}, "
+        f"{r['server_processes'] or 'external'} server process(es){workers}, "
         f"{r['client_processes']} client process(es)")  # fmt: skip
     add(f"server code {r.get('code_version')}, started {r.get('started')}")
     if r.get("server_gc") and (r["server_gc"]["freeze"] or r["server_gc"]["threshold"]):
@@ -1007,9 +1257,12 @@ def format_report(r: dict) -> str:
         | {f"{action} (ramp)": p for action, p in sorted(ramp["latency_ms"].items())}
     ))  # fmt: skip
     s = r["steady"]
-    add(f"steady phase {s['seconds']} s: {s['calls_answered']} CALLs answered of {s['calls_sent']} sent = "
-        f"{s['calls_per_s']} CALLs/s ({s['frames_per_s']} frames/s)")  # fmt: skip
-    lines.extend(latency_table(s["latency_ms"]))
+    if r.get("saturation"):
+        lines.extend(format_saturation(r["saturation"]))
+    else:
+        add(f"steady phase {s['seconds']} s: {s['calls_answered']} CALLs answered of {s['calls_sent']} sent = "
+            f"{s['calls_per_s']} CALLs/s ({s['frames_per_s']} frames/s)")  # fmt: skip
+        lines.extend(latency_table(s["latency_ms"]))
     rows = r.get("steady_timeline") or []
     if rows:
         add(
@@ -1034,10 +1287,20 @@ def format_report(r: dict) -> str:
             continue
         rss = res["server_rss_mb"]
         add(f"{phase:>6}: server CPU {_res(res, 'server_cpu')}, RSS {rss['end']:.0f} MB (peak {rss['peak']:.0f}); "
-            f"clients {_res(res, 'client_cpu')}; postgres {_res(res, 'postgres_cpu')}; "
-            f"redis(embedded) {_res(res, 'redis_cpu')}; other processes {_res(res, 'other_cpu')}; "
-            f"machine {_res(res, 'machine_cpu')} of "
+            f"clients {_res(res, 'client_cpu')}; postgres (this database's backends) {_res(res, 'postgres_cpu')}, "
+            f"(its own processes) {_res(res, 'pg_shared_cpu')}; redis {_res(res, 'redis_cpu')}; "
+            f"other processes {_res(res, 'other_cpu')}; machine {_res(res, 'machine_cpu')} of "
             f"{100 * (os.cpu_count() or 1)}%")  # fmt: skip
+    cpu, per_call = r.get("cpu_steady") or {}, r.get("cpu_ms_per_call") or {}
+    if cpu and per_call and not r.get("saturation"):
+        add(f"steady CPU per CALL answered: {per_call['counted']:.2f} ms counted (server processes "
+            f"{per_call['server']:.2f}, postgres backends {per_call['postgres']:.2f}, redis {per_call['redis']:.2f}); "
+            f"not counted: PostgreSQL's own processes {per_call['pg_shared']:.2f}, clients {per_call['client']:.2f}; "
+            f"other processes used {cpu['other']:.1f} CPU s in the {cpu['seconds']:g} s window")  # fmt: skip
+    if r.get("server_rss_kb_per_charger"):
+        kb = r["server_rss_kb_per_charger"]
+        add(f"server RSS: {r['idle_server_rss_mb']} MB idle, {r['server_rss_end_mb']} MB at the end of the steady "
+            f"phase = {kb['total']} KB per held charger ({kb['above_idle']} KB above idle)")  # fmt: skip
     p = r.get("persisted")
     if p:
         expected = 2 * r["calls_sent_before_storm"]
@@ -1065,6 +1328,158 @@ def format_report(r: dict) -> str:
     if r.get("client_errors"):
         add(f"client errors: {r['client_errors']}")
     return "\n".join(lines)
+
+
+def format_saturation(result: dict, title: str = "saturation") -> list[str]:
+    columns = [("step", 5), ("offered/s", 10), ("hb s", 6), ("mv s", 6), ("CALLs/s", 8), ("p50", 7), ("p95", 7),
+               ("p99", 8), ("max", 8), ("failed", 6), ("held", 6), ("ms CPU/CALL", 11), ("server%", 8),
+               ("client%", 8), ("other%", 7), ("ok", 4)]  # fmt: skip
+    rows = []
+    for row in result["steps"]:
+        lat, cpu = row["latency_ms"], row.get("cpu_pct") or {}
+        rows.append([
+            row["step"], row["offered_calls_per_s"], row["heartbeat_s"], row["meter_interval_s"], row["calls_per_s"],
+            lat.get("p50"), lat.get("p95"), lat.get("p99"), lat.get("max"), row["failures"], row["min_held"],
+            (row.get("cpu_ms_per_call") or {}).get("counted"), cpu.get("server"), cpu.get("client"), cpu.get("other"),
+            "yes" if row["ok"] else "no",
+        ])  # fmt: skip
+    bound = "" if result.get("saturated", True) else " (every step passed: not saturated, a lower bound)"
+    return [
+        f"{title}: highest CALLs/s answered with steady p99 < {result['p99_limit_ms']:g} ms and no failures: "
+        f"{result['best_calls_per_s']}{bound}",
+        *table(columns, rows),
+    ]
+
+
+def compare(args, environment: Environment) -> dict:
+    """The same workload against the project, then against the reference server, on the same ports."""
+    check = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ocpp_reference.py")), "--check"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if check.returncode != 0:
+        raise SystemExit(f"the reference server fails its own check:\n{check.stdout}{check.stderr}")
+    log(check.stdout.strip())
+    steps = parse_steps(args) if args.saturation else None
+    reports = {}
+    for target in ("project", "reference"):
+        log(f"comparison: running the workload against the {target}")
+        reports[target] = run_once(
+            args, environment, args.chargers, args.duration, storm=args.reconnect_storm, target=target, steps=steps
+        )
+        print(format_report(reports[target]), flush=True)
+    return reports
+
+
+def _ratio(a, b) -> str | None:
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+        return None
+    return f"{a / b:.2f}"
+
+
+def _failures(r: dict) -> int:
+    e = r["errors"]
+    return sum(e["callerrors"].values()) + sum(e["timeouts"].values()) + sum(e["lost_calls"].values())
+
+
+def _pct(r: dict, name: str, phase: str = "steady"):
+    return ((r["resources"].get(phase) or {}).get(name) or {}).get("avg")
+
+
+def format_comparison(reports: dict) -> str:
+    p, ref = reports["project"], reports["reference"]
+    lines = ["", f"=== project against the reference OCPP server: {p['chargers']} chargers, heartbeat "
+                 f"{p['heartbeat_s']} s, meter values {p['meter_interval_s']} s, db {p['db']}, redis {p['redis']}, "
+                 f"project {p['server_processes']} process(es)"
+                 + (f" x {p['workers']} workers" if (p.get("workers") or 1) > 1 else "")
+                 + f", reference {ref['server_processes']} process(es)"]  # fmt: skip
+    columns = [("", 44), ("project", 12), ("reference", 12), ("project/ref", 12)]
+    if p.get("saturation"):
+        ps, rs = p["saturation"], ref["saturation"]
+        pb, rb = _best_step(ps), _best_step(rs)
+
+        def at(step, *keys):
+            value = step
+            for key in keys:
+                value = (value or {}).get(key)
+            return value
+
+        rows = [
+            (f"highest CALLs/s, p99 < {ps['p99_limit_ms']:g} ms, no failures", ps["best_calls_per_s"],
+             rs["best_calls_per_s"]),
+            ("  offered CALLs/s at that step", at(pb, "offered_calls_per_s"), at(rb, "offered_calls_per_s")),
+            ("  latency p99 ms at that step", at(pb, "latency_ms", "p99"), at(rb, "latency_ms", "p99")),
+            ("  server CPU ms per CALL, counted", at(pb, "cpu_ms_per_call", "counted"),
+             at(rb, "cpu_ms_per_call", "counted")),
+            ("  server processes CPU %", at(pb, "cpu_pct", "server"), at(rb, "cpu_pct", "server")),
+            ("  clients CPU %", at(pb, "cpu_pct", "client"), at(rb, "cpu_pct", "client")),
+            ("  other processes CPU %", at(pb, "cpu_pct", "other"), at(rb, "cpu_pct", "other")),
+        ]  # fmt: skip
+        lines.extend(table(columns, [(n, a, b, _ratio(a, b)) for n, a, b in rows]))
+        lines.extend(format_saturation(ps, "project"))
+        lines.extend(format_saturation(rs, "reference"))
+        return "\n".join(lines)
+
+    def lat(r, q):
+        return r["steady"]["latency_ms"]["all"].get(q)
+
+    def cpu(r, name):
+        return (r.get("cpu_ms_per_call") or {}).get(name)
+
+    def rss_kb(r, key):
+        return (r.get("server_rss_kb_per_charger") or {}).get(key)
+
+    def persisted(r):
+        if r.get("target") == "reference" or not r.get("persisted"):
+            return "n/a"
+        expected = 2 * r["calls_sent_before_storm"]
+        return f"{100 * r['persisted']['frames'] / expected:.2f}%" if expected else "n/a"
+
+    def storm(r):
+        return (r.get("storm") or {}).get("all_accepted_after_s", "never") if r.get("storm") else None
+
+    rows = [
+        ("CALLs/s answered (steady)", p["steady"]["calls_per_s"], ref["steady"]["calls_per_s"]),
+        ("latency p50 ms (steady)", lat(p, "p50"), lat(ref, "p50")),
+        ("latency p95 ms", lat(p, "p95"), lat(ref, "p95")),
+        ("latency p99 ms", lat(p, "p99"), lat(ref, "p99")),
+        ("latency max ms", lat(p, "max"), lat(ref, "max")),
+        ("errors (CALLERROR, timeout, lost; whole run)", _failures(p), _failures(ref)),
+        ("failed handshakes (whole run)", sum(p["connections"]["failed"].values()),
+         sum(ref["connections"]["failed"].values())),
+        ("held at end of steady phase", p["held_at_end"], ref["held_at_end"]),
+        ("server CPU ms per CALL, counted", cpu(p, "counted"), cpu(ref, "counted")),
+        ("  of it server processes", cpu(p, "server"), cpu(ref, "server")),
+        ("  of it PostgreSQL backends", cpu(p, "postgres"), None),
+        ("  of it Redis server", cpu(p, "redis"), None),
+        ("server processes CPU % avg (steady)", _pct(p, "server_cpu"), _pct(ref, "server_cpu")),
+        ("server RSS MB, end of steady phase", p.get("server_rss_end_mb"), ref.get("server_rss_end_mb")),
+        ("server RSS MB, idle before the ramp", p.get("idle_server_rss_mb"), ref.get("idle_server_rss_mb")),
+        ("RSS KB per held charger", rss_kb(p, "total"), rss_kb(ref, "total")),
+        ("RSS KB per held charger, above idle", rss_kb(p, "above_idle"), rss_kb(ref, "above_idle")),
+        ("frames persisted", persisted(p), persisted(ref)),
+        ("ramp: all ready after s", p["ramp"]["seconds_to_all_ready"], ref["ramp"]["seconds_to_all_ready"]),
+        ("reconnect storm: all accepted after s", storm(p), storm(ref)),
+        ("clients CPU % avg (steady)", _pct(p, "client_cpu"), _pct(ref, "client_cpu")),
+        ("other processes CPU % avg (steady)", _pct(p, "other_cpu"), _pct(ref, "other_cpu")),
+        ("machine CPU % avg (steady), of 100 x cores", _pct(p, "machine_cpu"), _pct(ref, "machine_cpu")),
+    ]  # fmt: skip
+    lines.extend(table(columns, [(n, a, b, _ratio(a, b)) for n, a, b in rows]))
+    lines.append("  counted CPU: the server's processes with their children, for the project also the PostgreSQL "
+                 "backends of the run's database and the Redis server (a shared Redis serves others too); "
+                 "CPU seconds in the steady window / CALLs answered in it")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _best_step(result: dict) -> dict | None:
+    ok = [row for row in result["steps"] if row["ok"]]
+    return max(ok, key=lambda row: row["calls_per_s"] or 0) if ok else None
+
+
+def parse_steps(args) -> list[float]:
+    if args.saturation_steps:
+        return [float(x) for x in args.saturation_steps.split(",") if x.strip()]
+    return default_steps(args, args.chargers)
 
 
 def find_max(args, environment: Environment | None) -> dict:
@@ -1125,6 +1540,20 @@ def parse_args(argv=None):
     parser.add_argument("--session-share", type=float, default=0.3, help="share of chargers in a transaction")
     parser.add_argument("--client-processes", type=int, default=0, help="default 1, or 2 above 2000 chargers")
     parser.add_argument("--server-processes", type=int, default=1, help="server processes on consecutive ports")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="above 1: start each server as `config.serve --workers N` (a supervisor and N server "
+                             "processes sharing its port); CPU and RSS include the children")  # fmt: skip
+    parser.add_argument("--compare-reference", action="store_true",
+                        help="run the same workload against the project, then against the reference server "
+                             "(benchmarks/ocpp_reference.py) on the same ports, and compare")  # fmt: skip
+    parser.add_argument("--saturation", action="store_true",
+                        help="hold the fleet and raise the offered CALL rate step by step until p99 reaches "
+                             "--p99-limit or a CALL fails (with --compare-reference: for both servers)")  # fmt: skip
+    parser.add_argument("--saturation-steps",
+                        help="offered CALLs/s per step, comma list (default: the rate of --heartbeat and "
+                             "--meter-interval times 1, 2, 4, ... 64)")  # fmt: skip
+    parser.add_argument("--saturation-warmup", type=float, default=5,
+                        help="seconds of each saturation step before it is measured (--step-duration)")  # fmt: skip
     parser.add_argument("--db", default="env", choices=["env", "sqlite", "postgres"],
                         help="env: DATABASE_URL if set, else a fresh SQLite; "
                              "postgres: (re)create --pg-url's database")  # fmt: skip
@@ -1147,7 +1576,8 @@ def parse_args(argv=None):
     parser.add_argument("--backoff-max", type=float, default=8, help="longest reconnect delay (s) before jitter")
     parser.add_argument("--find-max", action="store_true", help="step N up until steady p99 passes --p99-limit")
     parser.add_argument("--find-max-steps", default="500,1000,2000,4000,6000,8000,10000,12000")
-    parser.add_argument("--step-duration", type=float, default=45, help="steady seconds per find-max step")
+    parser.add_argument("--step-duration", type=float, default=45,
+                        help="steady seconds per find-max or saturation step")  # fmt: skip
     parser.add_argument("--p99-limit", type=float, default=200, help="ms (default 200)")
     parser.add_argument("--flush-wait", type=float, default=3, help="seconds to let the frame log flush")
     parser.add_argument("--no-frame-check", action="store_true", help="do not count the frame log")
@@ -1173,6 +1603,23 @@ def parse_args(argv=None):
         parser.error("--session-share must be between 0 and 1")
     if args.rate <= 0 or args.chargers < 1:
         parser.error("--rate and --chargers must be positive")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and (args.gc_log or args.gc_freeze or args.gc_threshold or args.uvicorn_option):
+        parser.error("--gc-* and --uvicorn-option run one server process through a wrapper: not with --workers")
+    if args.compare_reference and args.url:
+        parser.error("--compare-reference starts both servers itself (no --url)")
+    if args.find_max and (args.compare_reference or args.saturation):
+        parser.error("--find-max steps the fleet size; --saturation steps the rate of a fixed fleet: pick one")
+    if args.saturation and args.reconnect_storm:
+        parser.error("--reconnect-storm is not part of a saturation run")
+    if args.saturation_steps:
+        try:
+            steps = [float(x) for x in args.saturation_steps.split(",") if x.strip()]
+        except ValueError:
+            parser.error("--saturation-steps: a comma list of CALLs/s")
+        if not steps or min(steps) <= 0:
+            parser.error("--saturation-steps: a comma list of positive CALLs/s")
     return args
 
 
@@ -1202,6 +1649,12 @@ def main(argv=None) -> int:
         if args.find_max:
             result = find_max(args, environment)
             print(format_find_max(result), flush=True)
+        elif args.compare_reference:
+            result = compare(args, environment)
+            print(format_comparison(result), flush=True)
+        elif args.saturation:
+            result = run_once(args, environment, args.chargers, args.duration, storm=False, steps=parse_steps(args))
+            print(format_report(result), flush=True)
         else:
             result = run_once(args, environment, args.chargers, args.duration, storm=args.reconnect_storm)
             print(format_report(result), flush=True)
