@@ -928,7 +928,7 @@ def run_once(
     )
     report["cpu_steady"] = cpu_window
     answered = report["steady"]["calls_answered"]
-    report["cpu_ms_per_call"] = _per_call(cpu_window, answered)
+    report["cpu_ms_per_call"] = _per_call(cpu_window, answered, target)
     held = report["held_at_end"]
     end_rss = report.get("server_rss_end_mb")
     if end_rss is not None and held:
@@ -937,7 +937,7 @@ def run_once(
             "above_idle": round((end_rss - (idle_rss_mb or 0.0)) * 1024 / held, 1),
         }
     if steps:
-        report["saturation"] = summarize_steps(stats, step_rows, args.p99_limit)
+        report["saturation"] = summarize_steps(stats, step_rows, args.p99_limit, target)
     if profiler.outputs:
         report["profile"] = profiler.summaries(args.profile_top)
     return report
@@ -955,12 +955,13 @@ def _cpu_delta(before: dict, after: dict, seconds: float) -> dict:
     return delta
 
 
-def _per_call(cpu: dict, answered: int) -> dict:
-    """ms of CPU per CALL answered in the window: counted total and each part."""
+def _per_call(cpu: dict, answered: int, target: str) -> dict:
+    """ms of CPU per CALL answered in the window: counted total and each part. The reference uses neither
+    PostgreSQL nor Redis, so only its own process counts."""
     if not answered or not cpu:
         return {}
     out = {name: round(1000.0 * cpu.get(name, 0.0) / answered, 3) for name in (*COUNTED, "pg_shared", "client")}
-    out["counted"] = round(sum(out[name] for name in COUNTED), 3)
+    out["counted"] = round(sum(out[name] for name in (COUNTED if target == "project" else ("server",))), 3)
     return out
 
 
@@ -1033,7 +1034,7 @@ def _wait(seconds: float, workers, servers) -> None:
         time.sleep(min(0.2, max(0.0, end - time.time())))
 
 
-def summarize_steps(stats: dict, rows: list[dict], p99_limit: float) -> dict:
+def summarize_steps(stats: dict, rows: list[dict], p99_limit: float, target: str) -> dict:
     """Per step: CALLs/s answered, latency, failures and CPU; the highest rate that kept p99 under the limit."""
     out_rows = []
     best = None
@@ -1055,7 +1056,7 @@ def summarize_steps(stats: dict, rows: list[dict], p99_limit: float) -> dict:
             "step": k, "offered_calls_per_s": row["offered_calls_per_s"], "heartbeat_s": row["heartbeat_s"],
             "meter_interval_s": row["meter_interval_s"], "calls_per_s": rate, "latency_ms": lat,
             "failures": failures, "min_held": row["min_held"], "ok": ok,
-            "cpu_ms_per_call": _per_call(cpu, row["answered"]),
+            "cpu_ms_per_call": _per_call(cpu, row["answered"], target),
             "cpu_pct": {name: round(100.0 * cpu.get(name, 0.0) / seconds, 1) for name in
                         (*COUNTED, "client", "other", "machine")} if seconds else {},
         })  # fmt: skip
@@ -1293,8 +1294,11 @@ def format_report(r: dict) -> str:
             f"{100 * (os.cpu_count() or 1)}%")  # fmt: skip
     cpu, per_call = r.get("cpu_steady") or {}, r.get("cpu_ms_per_call") or {}
     if cpu and per_call and not r.get("saturation"):
+        parts = f", postgres backends {per_call['postgres']:.2f}, redis {per_call['redis']:.2f}"
+        if r.get("target") == "reference":
+            parts = ""
         add(f"steady CPU per CALL answered: {per_call['counted']:.2f} ms counted (server processes "
-            f"{per_call['server']:.2f}, postgres backends {per_call['postgres']:.2f}, redis {per_call['redis']:.2f}); "
+            f"{per_call['server']:.2f}{parts}); "
             f"not counted: PostgreSQL's own processes {per_call['pg_shared']:.2f}, clients {per_call['client']:.2f}; "
             f"other processes used {cpu['other']:.1f} CPU s in the {cpu['seconds']:g} s window")  # fmt: skip
     if r.get("server_rss_kb_per_charger"):
