@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -33,14 +32,10 @@ DASHBOARD_PERMISSIONS = (
     "workorders.view_all_workorders",
 )
 FAULT_WINDOW = timedelta(days=30)
-USAGE_WINDOW = timedelta(days=30)
-UTILISATION_WINDOW = timedelta(days=7)
-# The month's uptime, a month of sessions by hour and a week of utilisation read the
-# whole history of the network: seconds on a large one. They move slowly, so every
-# viewer shares one computation for this long; what changes by the minute (ports
-# now, work, alerts, faults) is read on every request.
-SLOW_FIGURES_TTL_S = 300
-SLOW_FIGURES_KEY = "dashboard:slow-figures:v1"
+# Named periods of the analytics (whole UTC days, today included), so a chart links to the
+# same figures.
+USAGE_PERIOD = "30d"
+UTILISATION_PERIOD = "7d"
 OPEN_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.REMEDIATING, IncidentStatus.DISPATCHED)
 
 
@@ -138,25 +133,26 @@ def alerts_summary(*, latest: int = 5) -> AlertsSummary:
 
 
 @dataclass
-class SlowFigures:
-    at: datetime
+class HistoryFigures:
     uptime: usage.UptimeOverview | None
     by_time: usage.UsageByTime
     utilisation: usage.Utilisation
+    by_hour: list[usage.Utilisation]
 
 
-def slow_figures(*, now: datetime) -> SlowFigures:
-    """The dashboard's history-wide figures, computed at most once per SLOW_FIGURES_TTL_S."""
-    found = cache.get(SLOW_FIGURES_KEY)
-    if found is None:
-        found = SlowFigures(
-            at=now,
-            uptime=usage.uptime_overview(now=now),
-            by_time=usage.usage_by_time(start=now - USAGE_WINDOW, end=now),
-            utilisation=usage.network_utilisation(start=now - UTILISATION_WINDOW, end=now, now=now),
-        )
-        cache.set(SLOW_FIGURES_KEY, found, SLOW_FIGURES_TTL_S)
-    return found
+def history_figures(*, now: datetime) -> HistoryFigures:
+    """The dashboard's history-wide figures: the month's uptime, a month of sessions by hour and
+    a week of utilisation. Each reads the daily roll-ups (today's as far as the last roll-up,
+    every few minutes) plus the minutes since from the history, so they are read on every
+    request: a fixed number of queries over a few thousand rows, whatever the history's length."""
+    _, usage_start, _ = usage.period_bounds(USAGE_PERIOD, now)
+    _, week_start, _ = usage.period_bounds(UTILISATION_PERIOD, now)
+    return HistoryFigures(
+        uptime=usage.uptime_overview(now=now),
+        by_time=usage.usage_by_time(start=usage_start, end=now),
+        utilisation=usage.network_utilisation(start=week_start, end=now, now=now),
+        by_hour=usage.utilisation_by_hour(start=week_start, end=now, now=now),
+    )
 
 
 # -- Links ---------------------------------------------------------------------------
@@ -277,6 +273,25 @@ def uptime_points(overview: usage.UptimeOverview | None) -> list[dict]:
     return points
 
 
+def busy_points(by_hour: list[usage.Utilisation], href: str) -> list[dict]:
+    """Share of the ports' time occupied (charging or held) per hour of the day, in percent."""
+    return [
+        {
+            "label": f"{hour:02d}",
+            "value": round(u.busy * 100, 1),
+            "href": href,
+            "title": f"{hour:02d}:00–{hour:02d}:59: {u.busy * 100:.1f} % occupied, {u.charging * 100:.1f} % charging",
+        }
+        for hour, u in enumerate(by_hour)
+    ]
+
+
+def uptime_floor(overview: usage.UptimeOverview | None) -> float:
+    """Where the weekly uptime chart starts: 90 %, or lower for a week below that."""
+    weeks = overview.weeks if overview else []
+    return min([90.0, *(percent for _, percent in weeks if percent is not None)])
+
+
 # -- Pages ---------------------------------------------------------------------------
 
 
@@ -290,7 +305,7 @@ class DashboardView(PortalPermissionMixin, TemplateView):
         fault_since = now - FAULT_WINDOW
         work = work_summary(now=now)
         alerts = alerts_summary()
-        slow = slow_figures(now=now)
+        figures = history_figures(now=now)
         context.update(
             now=now,
             tiles=network_tiles(usage.network_now()),
@@ -304,14 +319,14 @@ class DashboardView(PortalPermissionMixin, TemplateView):
             fault_since=fault_since,
             alerts=alerts,
             alert_tiles=alert_tiles(alerts),
-            slow_at=slow.at,
-            by_time=slow.by_time,
-            hour_sessions=hour_points(slow.by_time, _url("analytics", period="30d")),
-            utilisation=slow.utilisation,
+            by_time=figures.by_time,
+            hour_sessions=hour_points(figures.by_time, _url("analytics", period=USAGE_PERIOD)),
+            utilisation=figures.utilisation,
+            hour_busy=busy_points(figures.by_hour, _url("analytics", period=UTILISATION_PERIOD)),
             states=list(usage.UsageState),
-            uptime=slow.uptime,
-            uptime_weeks=uptime_points(slow.uptime),
-            uptime_floor=min([90.0, *(p for _, p in (slow.uptime.weeks if slow.uptime else []) if p is not None)]),
+            uptime=figures.uptime,
+            uptime_weeks=uptime_points(figures.uptime),
+            uptime_floor=uptime_floor(figures.uptime),
         )
         return context
 

@@ -297,6 +297,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=20),
         "options": {"expires": 6 * 3600},
     },
+    # Today's uptime and usage as far as now: the dashboard and the analytics then read the
+    # history of the last few minutes only.
+    "stations-uptime-rollup-today": {
+        "task": "stations.tasks.uptime_rollup_today",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 240},
+    },
     "billing-payment-sweep": {
         "task": "billing.tasks.payment_sweep",
         "schedule": timedelta(seconds=PAYMENT_SWEEP_INTERVAL_S),

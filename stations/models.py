@@ -520,6 +520,7 @@ class ExclusionSource(models.TextChoices):
     OPERATOR = "operator", "recorded by an operator"
     MAINTENANCE_WINDOW = "maintenance_window", "a maintenance window"
     WORK_ORDER = "work_order", "a preventive work order's time on site"
+    OPENING_HOURS = "opening_hours", "outside the site's opening hours"
 
 
 class UptimeExclusion(models.Model):
@@ -613,14 +614,174 @@ class PortUptimeDay(models.Model):
 
 
 class UptimeRollupDay(models.Model):
-    """A UTC day whose PortUptimeDay rows cover every port; days without one are computed live."""
+    """A UTC day whose PortUptimeDay rows (and, with `usage`, PortUsageDay, SiteUsageHour and
+    SiteBusyDay rows) cover every port; days without one are computed live.
+
+    `through` unset: the whole day. Set: today so far, the rows cover [00:00, through) and the
+    rest is computed live. The network's totals of the day are kept here, so a series of days
+    reads one row per day.
+    """
 
     day = models.DateField(unique=True)
     computed_at = models.DateTimeField()
     ports = models.PositiveIntegerField()
+    through = models.DateTimeField(null=True, blank=True)
+    usage = models.BooleanField(default=False, help_text="usage roll-ups written too")
+    period_s = models.BigIntegerField(default=0)
+    outage_s = models.BigIntegerField(default=0)
+    excluded_s = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-day"]
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+# --- Usage roll-ups ---------------------------------------------------------------------
+# Written by the same task as PortUptimeDay, from the same history, and recomputable the same
+# way: the dashboard and the analytics read these plus the live part of today.
+
+
+class PortUsageDay(models.Model):
+    """How one port spent one UTC day (or today up to UptimeRollupDay.through): seconds per
+    usage state, and the sessions that started on it with their energy."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="usage_days")
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    charging_s = models.PositiveIntegerField(default=0)
+    occupied_s = models.PositiveIntegerField(default=0, help_text="occupied, not charging")
+    available_s = models.PositiveIntegerField(default=0)
+    down_s = models.PositiveIntegerField(default=0)
+    unknown_s = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    energy_wh = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "connector"]
+        constraints = [models.UniqueConstraint(fields=["connector", "day"], name="one_usage_row_per_port_day")]
+        indexes = [models.Index(fields=["day", "station"], name="usage_day_station_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.day}"
+
+
+class SiteUsageHour(models.Model):
+    """A site's ports in one hour of one UTC day, labelled with the weekday and hour on the site's
+    clock: sessions started and their energy (by the start's local hour), and seconds per usage
+    state (by the local hour at the start of the UTC hour). Stations without a site: site unset,
+    the portal's clock."""
+
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    weekday = models.PositiveSmallIntegerField(help_text="1 Monday .. 7 Sunday, local")
+    hour = models.PositiveSmallIntegerField(help_text="0..23, local")
+    charging_s = models.PositiveIntegerField(default=0)
+    occupied_s = models.PositiveIntegerField(default=0)
+    available_s = models.PositiveIntegerField(default=0)
+    down_s = models.PositiveIntegerField(default=0)
+    unknown_s = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    energy_wh = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "site", "weekday", "hour"]
+        indexes = [models.Index(fields=["day", "site"], name="usage_hour_day_site_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.day} {self.weekday}/{self.hour:02d}"
+
+
+class SiteBusyDay(models.Model):
+    """Periods of one UTC day in which every port of a site was occupied at once.
+
+    `lead_s` is the length of a period running from 00:00 (0 if none), `trail_s` of one running
+    to the day's end, so a period across midnight is counted once when days are added up.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    ports = models.PositiveIntegerField()
+    periods = models.PositiveIntegerField()
+    seconds = models.PositiveIntegerField()
+    longest_s = models.PositiveIntegerField()
+    lead_s = models.PositiveIntegerField(default=0)
+    trail_s = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "site"]
+        constraints = [models.UniqueConstraint(fields=["site", "day"], name="one_busy_row_per_site_day")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.day}"
+
+
+# --- Sources of proposed exclusions -------------------------------------------------------
+
+
+class MaintenanceWindow(models.Model):
+    """Scheduled maintenance on a site, a station or one port: the roll-up proposes its time as
+    an uptime exclusion, which counts once an operator confirms it."""
+
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    station = models.ForeignKey(ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="window_has_length"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(site__isnull=False, station__isnull=True, connector__isnull=True)
+                    | models.Q(site__isnull=True, station__isnull=False, connector__isnull=True)
+                    | models.Q(site__isnull=True, station__isnull=True, connector__isnull=False)
+                ),
+                name="window_has_one_scope",
+            ),
+        ]
+        indexes = [models.Index(fields=["starts_at", "ends_at"], name="maintenance_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 1
+    TUESDAY = 2
+    WEDNESDAY = 3
+    THURSDAY = 4
+    FRIDAY = 5
+    SATURDAY = 6
+    SUNDAY = 7
+
+
+class SiteOpeningHours(models.Model):
+    """When a site is open on a weekday, on its own clock. A site with no rows is open around the
+    clock; a weekday without a row is closed all day. `closes` at 00:00 means midnight; several
+    rows on one day are several opening spells."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField(help_text="00:00 for midnight")
+
+    class Meta:
+        ordering = ["site", "weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closes__gt=models.F("opens")) | models.Q(closes="00:00"),
+                name="opening_hours_have_length",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"

@@ -26,7 +26,18 @@ from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subque
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, Lead
 from django.utils import timezone
 
-from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, Site, StatusEvent
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    Connector,
+    ConnectorStatus,
+    PortUsageDay,
+    Site,
+    SiteBusyDay,
+    SiteUsageHour,
+    StatusEvent,
+)
+from stations.uptime import days as day_plan
 
 try:
     from stations.uptime import selectors as uptime
@@ -186,28 +197,24 @@ class Utilisation:
 
 
 GROUP_COLUMNS = {"port": "connector_id", "station": "station_id", "site": "site_ref", "network": "0"}
+# The same groups over PortUsageDay rows.
+ROLLUP_GROUPS = {"port": "connector_id", "station": "station_id", "site": "station__site_id", "network": None}
+STATE_COLUMNS = {
+    UsageState.CHARGING: "charging_s",
+    UsageState.OCCUPIED: "occupied_s",
+    UsageState.AVAILABLE: "available_s",
+    UsageState.DOWN: "down_s",
+    UsageState.UNKNOWN: "unknown_s",
+}
 
 
-def utilisation(
-    *,
-    start: datetime,
-    end: datetime,
-    by: str = "station",
-    site_id: int | None = None,
-    station_id: int | None = None,
-    now: datetime | None = None,
+def utilisation_live(
+    *, start: datetime, end: datetime, by: str = "station", ports: QuerySet[Connector] | None = None
 ) -> dict[int, Utilisation]:
-    """Share of time charging, occupied, available and down, per port, station, site
-    or for the whole network (key 0), over [start, end) (cut at `now`).
-
-    Shares are of the time the history covers: a port added during the period
-    counts from its first report. One query.
-    """
-    end = min(end, now or timezone.now())
-    ports = _ports(site_id=site_id, station_id=station_id)
+    """`utilisation` computed from the history alone (what the roll-ups store per day). One query."""
     if end <= start:
         return {}
-    intervals, params = _intervals_sql(start, end, ports)
+    intervals, params = _intervals_sql(start, end, _ports() if ports is None else ports)
     key = GROUP_COLUMNS[by]
     # PostgreSQL reads GROUP BY 0 as a column position: the network is grouped by state alone.
     group = f"{key}, state" if by != "network" else "state"
@@ -223,6 +230,56 @@ def utilisation(
     result: dict[int, Utilisation] = {}
     for group, state, seconds in rows:
         result.setdefault(group, Utilisation()).seconds[state] = float(seconds or 0)
+    return result
+
+
+def _add(into: dict[int, Utilisation], found: dict[int, Utilisation]) -> None:
+    for group, part in found.items():
+        whole = into.setdefault(group, Utilisation())
+        for state, seconds in part.seconds.items():
+            whole.seconds[state] = whole.seconds.get(state, 0.0) + seconds
+
+
+def utilisation(
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "station",
+    site_id: int | None = None,
+    station_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[int, Utilisation]:
+    """Share of time charging, occupied, available and down, per port, station, site
+    or for the whole network (key 0), over [start, end) (cut at `now`).
+
+    Shares are of the time the history covers: a port added during the period
+    counts from its first report. Whole days come from the daily usage roll-ups (today as
+    far as it is rolled up), the rest from the history: a few queries, whatever the period.
+    """
+    end = min(end, now or timezone.now())
+    if end <= start:
+        return {}
+    segments = day_plan.plan(start, end, day_plan.rolled_days(start.date(), end.date(), usage=True))
+    result: dict[int, Utilisation] = {}
+    if segments.rolled:
+        rows = PortUsageDay.objects.filter(day__in=segments.rolled)
+        if site_id:
+            rows = rows.filter(station__site_id=site_id)
+        if station_id:
+            rows = rows.filter(station_id=station_id)
+        group = ROLLUP_GROUPS[by]
+        sums = {state.value: Sum(column) for state, column in STATE_COLUMNS.items()}
+        if group:
+            summed = [(row[group], row) for row in rows.values(group).annotate(**sums).order_by()]
+        else:
+            summed = [(0, rows.aggregate(**sums))]
+        for key, row in summed:
+            found = Utilisation({state.value: float(row[state]) for state in STATE_COLUMNS if row[state]})
+            if found.seconds:
+                _add(result, {key: found})
+    ports = _ports(site_id=site_id, station_id=station_id)
+    for a, b in segments.live:
+        _add(result, utilisation_live(start=a, end=b, by=by, ports=ports))
     return result
 
 
@@ -305,11 +362,11 @@ class UsageByTime:
         return sum(cell.energy_wh for cell in self.cells.values())
 
 
-def usage_by_time(
+def usage_by_time_live(
     *, start: datetime, end: datetime, site_id: int | None = None, station_id: int | None = None
 ) -> UsageByTime:
-    """Sessions started in [start, end) by the weekday and hour on the site's clock, with
-    their energy. Two queries: the time zones in use, then one grouped count."""
+    """`usage_by_time` from the sessions alone. Two queries: the time zones in use, then one
+    grouped count."""
     sessions = ChargingSession.objects.filter(start_at__gte=start, start_at__lt=end)
     if site_id:
         sessions = sessions.filter(station__site_id=site_id)
@@ -327,6 +384,102 @@ def usage_by_time(
     return UsageByTime(
         {(row["local_day"], row["local_hour"]): HourCell(row["count"], int(row["energy"])) for row in rows}
     )
+
+
+def usage_by_time(
+    *, start: datetime, end: datetime, site_id: int | None = None, station_id: int | None = None
+) -> UsageByTime:
+    """Sessions started in [start, end) by the weekday and hour on the site's clock, with
+    their energy: whole days from the hourly roll-ups of the sites, the rest (today after the
+    last roll-up) from the sessions. One station's are read from the sessions."""
+    if station_id:
+        return usage_by_time_live(start=start, end=end, site_id=site_id, station_id=station_id)
+    segments = day_plan.plan(start, end, day_plan.rolled_days(start.date(), end.date(), usage=True))
+    cells: dict[tuple[int, int], HourCell] = {}
+    if segments.rolled:
+        rows = SiteUsageHour.objects.filter(day__in=segments.rolled)
+        if site_id:
+            rows = rows.filter(site_id=site_id)
+        summed = rows.values("weekday", "hour").annotate(n=Sum("sessions"), e=Sum("energy_wh")).order_by()
+        for row in summed:
+            if row["n"]:
+                cells[(row["weekday"], row["hour"])] = HourCell(row["n"], int(row["e"] or 0))
+    for a, b in segments.live:
+        for key, cell in usage_by_time_live(start=a, end=b, site_id=site_id).cells.items():
+            found = cells.setdefault(key, HourCell())
+            found.sessions += cell.sessions
+            found.energy_wh += cell.energy_wh
+    return UsageByTime(cells)
+
+
+def state_seconds_by_hour(*, start: datetime, end: datetime) -> list[tuple[int | None, datetime, str, float]]:
+    """(site id, UTC hour, usage state, seconds) of every site's ports over [start, end), the
+    history cut at each UTC hour. One query."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = []
+    cursor = first
+    while cursor < end:
+        hours.append(cursor)
+        cursor += timedelta(hours=1)
+    if not hours:
+        return []
+    intervals, params = _intervals_sql(start, end, _ports())
+    # Hour boundaries as parameters: one row per hour, the same statement on SQLite and PostgreSQL.
+    table = " UNION ALL ".join(["SELECT %s AS n, %s AS hs, %s AS he"] * len(hours))
+    bounds = [value for n, h in enumerate(hours) for value in (n, _epoch(h), _epoch(h) + 3600.0)]
+    rows = _fetch(
+        f"""
+        SELECT site_ref, hours.n, state,
+               SUM(CASE WHEN t1 < hours.he THEN t1 ELSE hours.he END
+                   - CASE WHEN t0 > hours.hs THEN t0 ELSE hours.hs END)
+        FROM ({intervals}) AS intervals
+        JOIN ({table}) AS hours ON intervals.t0 < hours.he AND intervals.t1 > hours.hs
+        WHERE t1 > t0
+        GROUP BY site_ref, hours.n, state
+        """,  # noqa: S608 - the ORM's compiled query and fixed names; values are parameters
+        [*params, *bounds],
+    )
+    return [(site, hours[n], state, float(seconds or 0)) for site, n, state, seconds in rows]
+
+
+def utilisation_by_hour(*, start: datetime, end: datetime, site_id: int | None = None, now=None) -> list[Utilisation]:
+    """Utilisation per hour of the day on each site's clock (24 entries), over [start, end): whole
+    days from the hourly roll-ups of the sites, the rest from the history."""
+    end = min(end, now or timezone.now())
+    hours = [Utilisation() for _ in range(24)]
+    if end <= start:
+        return hours
+    segments = day_plan.plan(start, end, day_plan.rolled_days(start.date(), end.date(), usage=True))
+    if segments.rolled:
+        rows = SiteUsageHour.objects.filter(day__in=segments.rolled)
+        if site_id:
+            rows = rows.filter(site_id=site_id)
+        sums = {state.value: Sum(column) for state, column in STATE_COLUMNS.items()}
+        for row in rows.values("hour").annotate(**sums).order_by():
+            _add_seconds(hours[row["hour"]], {state: float(row[state] or 0) for state in STATE_COLUMNS})
+    if segments.live:
+        zones = site_zones()
+        for a, b in segments.live:
+            for site, hour, state, seconds in state_seconds_by_hour(start=a, end=b):
+                if site_id and site != site_id:
+                    continue
+                _add_seconds(hours[hour.astimezone(zones.get(site) or _portal_zone()).hour], {state: seconds})
+    return hours
+
+
+def _add_seconds(into: Utilisation, seconds: dict[str, float]) -> None:
+    for state, value in seconds.items():
+        if value:
+            into.seconds[state] = into.seconds.get(state, 0.0) + value
+
+
+def _portal_zone():
+    return timezone.get_current_timezone()
+
+
+def site_zones() -> dict[int, ZoneInfo | None]:
+    """Each site's time zone (None where the name is not one). One query."""
+    return {pk: zone_or_none(name) for pk, name in Site.objects.values_list("pk", "time_zone")}
 
 
 # -- Sites where every port is taken at once -------------------------------------------
@@ -350,33 +503,68 @@ class AllBusy:
         return self.seconds / self.periods if self.periods else 0.0
 
 
-def all_busy_sites(
-    *, start: datetime, end: datetime, site_id: int | None = None, now: datetime | None = None, limit: int = 20
-) -> list[AllBusy]:
-    """Sites where every port was occupied (charging or held) at the same time, with how
-    often, for how long in all and at the longest, busiest first.
+@dataclass
+class BusySpan:
+    """All-busy periods of one site over [start, end) (epoch seconds), summed; `lead` is the
+    length of a period running from `start`, `trail` of one running to `end` (0 if none)."""
+
+    start: float
+    end: float
+    periods: int = 0
+    seconds: float = 0.0
+    longest: float = 0.0
+    lead: float = 0.0
+    trail: float = 0.0
+
+    @classmethod
+    def of(cls, start: float, end: float, periods: list[tuple[float, float]]) -> BusySpan:
+        span = cls(start, end, len(periods), sum(b - a for a, b in periods))
+        span.longest = max((b - a for a, b in periods), default=0.0)
+        span.lead = next((b - a for a, b in periods if a <= start), 0.0)
+        span.trail = next((b - a for a, b in periods if b >= end), 0.0)
+        return span
+
+
+def busy_totals(spans: list[BusySpan]) -> tuple[int, float, float]:
+    """(periods, seconds, longest) of consecutive spans of one site, a period that runs across
+    the border of two spans counted once, at its whole length."""
+    periods, seconds, longest = 0, 0.0, 0.0
+    running = 0.0  # the period still open at the end of the span before
+    previous_end = None
+    for span in sorted(spans, key=lambda s: s.start):
+        continues = running > 0 and span.lead > 0 and previous_end == span.start
+        periods += span.periods - continues
+        seconds += span.seconds
+        longest = max(longest, span.longest)
+        whole = span.periods == 1 and span.lead >= span.end - span.start
+        if continues:
+            running += span.lead
+            longest = max(longest, running)
+            if not whole:
+                running = span.trail
+        else:
+            running = span.trail
+        previous_end = span.end
+    return periods, seconds, longest
+
+
+def busy_periods(*, start: datetime, end: datetime, site_id: int | None = None) -> dict[int, list[tuple[float, float]]]:
+    """Per site, the periods (epoch seconds) in [start, end) in which every one of its ports was
+    occupied (charging or held) at the same time.
 
     Each occupied interval adds one at its start and takes one away at its end;
     the changes of a site at the same instant are summed first (a port going
     from Charging to Finishing is no gap), and a running sum over the site's
     changes is the number of ports occupied from that instant to the next. A
     period is a run of consecutive instants where that number reaches the
-    site's port count. Two queries: the periods, then their sites. The occupied
-    intervals are MATERIALIZED: both halves of the UNION read them, and computing the
-    window over the history twice doubled the time.
+    site's port count. One query. The occupied intervals are MATERIALIZED: both halves of the
+    UNION read them, and computing the window over the history twice doubled the time.
     """
-    end = min(end, now or timezone.now())
     if end <= start:
-        return []
+        return {}
     ports = _ports(site_id=site_id).filter(station__site__isnull=False)
     intervals, params = _intervals_sql(start, end, ports)
-    port_counts, count_params = (
-        ports.annotate(site_key=F("station__site_id"))
-        .values("site_key")
-        .annotate(n=Count("id"))
-        .values("site_key", "n")
-        .order_by()
-    ).query.sql_with_params()
+    port_counts, count_params = _port_counts(ports).query.sql_with_params()
     busy = ", ".join(["%s"] * len(BUSY_STATES))
     sql = f"""
         WITH occupied AS MATERIALIZED (
@@ -413,31 +601,75 @@ def all_busy_sites(
             SELECT site_ref, t, t_next, full_site,
                    SUM(starts_period) OVER (PARTITION BY site_ref ORDER BY t ROWS UNBOUNDED PRECEDING) AS period_no
             FROM starts
-        ),
-        periods AS (
-            SELECT site_ref, period_no, SUM(t_next - t) AS length
-            FROM islands WHERE full_site = 1 AND t_next IS NOT NULL
-            GROUP BY site_ref, period_no
         )
-        SELECT periods.site_ref, port_counts.n, COUNT(*), SUM(length), MAX(length)
-        FROM periods JOIN ({port_counts}) AS port_counts ON port_counts.site_key = periods.site_ref
-        GROUP BY periods.site_ref, port_counts.n
-        ORDER BY SUM(length) DESC, periods.site_ref
-        LIMIT %s
+        SELECT site_ref, MIN(t), MAX(t_next)
+        FROM islands WHERE full_site = 1 AND t_next IS NOT NULL
+        GROUP BY site_ref, period_no
     """  # noqa: S608 - the ORM's compiled queries and fixed names; values are parameters
-    rows = _fetch(sql, [*params, *[state.value for state in BUSY_STATES], *count_params, *count_params, limit])
-    sites = Site.objects.in_bulk([row[0] for row in rows])
+    found: dict[int, list[tuple[float, float]]] = {}
+    for site_ref, t0, t1 in _fetch(sql, [*params, *[state.value for state in BUSY_STATES], *count_params]):
+        found.setdefault(site_ref, []).append((float(t0), float(t1)))
+    for periods in found.values():
+        periods.sort()
+    return found
+
+
+def _port_counts(ports: QuerySet[Connector]) -> QuerySet:
+    return (
+        ports.annotate(site_key=F("station__site_id"))
+        .values("site_key")
+        .annotate(n=Count("id"))
+        .values("site_key", "n")
+        .order_by()
+    )
+
+
+def all_busy_sites(
+    *, start: datetime, end: datetime, site_id: int | None = None, now: datetime | None = None, limit: int = 20
+) -> list[AllBusy]:
+    """Sites where every port was occupied (charging or held) at the same time, with how
+    often, for how long in all and at the longest, busiest first.
+
+    Whole days come from the daily roll-up of those periods (today as far as it is rolled up),
+    the rest from the history (`busy_periods`); a period across midnight counts once. A few
+    queries, whatever the period.
+    """
+    end = min(end, now or timezone.now())
+    if end <= start:
+        return []
+    segments = day_plan.plan(start, end, day_plan.rolled_days(start.date(), end.date(), usage=True))
+    spans: dict[int, list[BusySpan]] = {}
+    if segments.rolled:
+        through = day_plan.rolled_days(min(segments.rolled), max(segments.rolled), usage=True)
+        rows = SiteBusyDay.objects.filter(day__in=segments.rolled)
+        if site_id:
+            rows = rows.filter(site_id=site_id)
+        for row in rows:
+            begins = day_plan.day_start(row.day)
+            ends = through.get(row.day) or begins + timedelta(days=1)
+            spans.setdefault(row.site_id, []).append(
+                BusySpan(_epoch(begins), _epoch(ends), row.periods, row.seconds, row.longest_s, row.lead_s, row.trail_s)
+            )
+    for a, b in segments.live:
+        for site, periods in busy_periods(start=a, end=b, site_id=site_id).items():
+            spans.setdefault(site, []).append(BusySpan.of(_epoch(a), _epoch(b), periods))
+    totals = {site: busy_totals(found) for site, found in spans.items()}
+    ranked = sorted(((site, *t) for site, t in totals.items() if t[0]), key=lambda r: (-r[2], r[0]))[:limit]
+    if not ranked:
+        return []
+    sites = Site.objects.in_bulk([row[0] for row in ranked])
+    counts = dict(_port_counts(_ports(site_id=site_id)).values_list("site_key", "n"))
     span = (end - start).total_seconds()
     return [
         AllBusy(
             site=sites[site_ref],
-            ports=n,
+            ports=counts.get(site_ref, 0),
             periods=periods,
             seconds=float(total),
             longest=float(longest),
             period_seconds=span,
         )
-        for site_ref, n, periods, total, longest in rows
+        for site_ref, periods, total, longest in ranked
         if site_ref in sites
     ]
 
@@ -486,19 +718,23 @@ def network_now(*, site_id: int | None = None) -> NetworkNow:
 # -- Periods -----------------------------------------------------------------------
 
 
+# Periods are whole UTC days, today's so far included (as uptime counts days): all but today
+# come from the daily roll-ups.
 PERIODS = {
-    "24h": ("Last 24 hours", timedelta(days=1)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-    "90d": ("Last 90 days", timedelta(days=90)),
+    "24h": ("Yesterday and today", 2),
+    "7d": ("Last 7 days", 7),
+    "30d": ("Last 30 days", 30),
+    "90d": ("Last 90 days", 90),
 }
 DEFAULT_PERIOD = "30d"
 
 
 def period_bounds(key: str | None, now: datetime) -> tuple[str, datetime, datetime]:
-    """A named period ending now; an unknown name is the default one."""
+    """A named period: that many UTC days up to now, today the last of them; an unknown name is
+    the default one."""
     key = key if key in PERIODS else DEFAULT_PERIOD
-    return key, now - PERIODS[key][1], now
+    today = now.astimezone(UTC).date()
+    return key, day_plan.day_start(today - timedelta(days=PERIODS[key][1] - 1)), now
 
 
 # -- Pages -----------------------------------------------------------------------------
@@ -586,13 +822,15 @@ def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeO
     """This month's uptime of the network against the target, its worst ports, and the
     network's uptime week by week (weeks from Monday 00:00 UTC, as uptime counts UTC days).
 
-    The uptime reads run over the daily roll-ups plus the live edges: a fixed number of
-    queries per period, whatever the number of ports. None without the uptime roll-up.
+    The month per port reads the daily roll-ups plus the live rest of today, the weeks the
+    network's daily totals kept with the roll-ups; the live rest is computed once for both.
+    A fixed number of queries whatever the number of ports. None without the uptime roll-up.
     """
     if uptime is None:
         return None
+    live = uptime.LiveWindows()
     [(month_start, month_end)] = uptime.period_bounds(uptime.Period.MONTH, now.astimezone(UTC).date())
-    per_port = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="port", now=now)
+    per_port = uptime.uptime_report(start=month_start, end=min(month_end, now), group_by="port", now=now, live=live)
     total = uptime.PortUptime(0)
     for row in per_port:
         total.add(uptime.PortUptime(0, row.figures.period_s, row.figures.outage_s, row.figures.excluded_s))
@@ -601,12 +839,11 @@ def uptime_overview(*, now: datetime, worst: int = 5, weeks: int = 6) -> UptimeO
         key=lambda row: (row.uptime_percent, row.key["station"], row.key["connector_id"]),
     )
     today = now.astimezone(UTC).date()
-    this_week = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), tzinfo=UTC)
+    this_week = today - timedelta(days=today.weekday())
     week_starts = [this_week - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
-    by_week = []
-    for start in week_starts:
-        rows = uptime.uptime_report(start=start, end=min(start + timedelta(weeks=1), now), group_by="network", now=now)
-        by_week.append((start, rows[0].uptime_percent if rows else None))
+    starts = [datetime.combine(first, datetime.min.time(), tzinfo=UTC) for first in week_starts]
+    figures = uptime.network_uptime(periods=[(a, a + timedelta(weeks=1)) for a in starts], now=now, live=live)
+    by_week = [(a, f.uptime_percent) for a, f in zip(starts, figures, strict=True)]
     return UptimeOverview(
         start=month_start,
         end=min(month_end, now),

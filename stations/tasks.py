@@ -51,6 +51,13 @@ def uptime_rollup_recent() -> int:
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30, retry_jitter=True, max_retries=5)
+def uptime_rollup_today() -> int:
+    """Every few minutes: roll today up as far as now, so the dashboard and the analytics compute
+    only the minutes since from the history."""
+    return rollup.uptime_rollup_today()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30, retry_jitter=True, max_retries=5)
 def uptime_recompute_days(first: str, last: str) -> int:
     """Recompute the roll-ups of days whose history or exclusions changed (ISO dates, inclusive)."""
     done = rollup.uptime_rollup_days(first=date.fromisoformat(first), last=date.fromisoformat(last))

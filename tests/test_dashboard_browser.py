@@ -7,10 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from config import dashboard
 from stations.models import ChargingSession, StatusEvent
 from tests.factories import STATION_PASSWORD, ConnectorFactory, IncidentFactory, SiteFactory, StationFactory
 from tests.helpers import SCREENSHOTS, login, operator_user
@@ -20,13 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("live_db")]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-
-
-@pytest.fixture(autouse=True)
-def fresh_dashboard_figures():
-    cache.delete(dashboard.SLOW_FIGURES_KEY)
-    yield
-    cache.delete(dashboard.SLOW_FIGURES_KEY)
 
 
 def _world():

@@ -499,3 +499,20 @@ def test_ports_below_target_are_counted_over_the_whole_period(port):
 
     assert (round(february.uptime_percent, 2), february.ports_below_target) == (92.86, 1)  # 2 of 28 days
     assert (round(first_quarter.uptime_percent, 2), first_quarter.ports_below_target) == (97.53, 0)  # 2 of 81 days
+
+
+def test_today_is_read_from_its_roll_up_so_far_and_the_history_since(port):
+    from stations.uptime.selectors import network_uptime
+
+    status(port, at(D1, "03:00"), "Faulted")
+    status(port, at(D1, "05:00"), "Available")
+    status(port, at(D1, "07:00"), "Faulted")
+    now = at(D1, "08:00")
+
+    rollup.uptime_rollup_today(now=at(D1, "06:00"))  # the beat's last run
+    found = port_uptime(connector=port, start=D1, end=D1 + timedelta(days=1), now=now)
+    [week] = network_uptime(periods=[(D1, D1 + timedelta(days=7))], now=now)
+
+    assert (found.period_s, found.outage_s) == (8 * 3600, 3 * 3600)
+    assert (week.period_s, week.outage_s) == (8 * 3600, 3 * 3600)
+    assert PortUptimeDay.objects.get(connector=port).outage_s == 2 * 3600  # 03:00–05:00 only

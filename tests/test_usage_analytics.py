@@ -177,3 +177,94 @@ def test_sessions_are_bucketed_by_hour_and_weekday_on_each_sites_clock(db):
     assert [hours[h].sessions for h in (0, 2, 3, 22)] == [1, 1, 1, 1]
     assert found.by_weekday()[6].energy_wh == 22_000
     assert found.total_sessions == 4
+
+
+# -- Daily roll-ups: the same figures as the history, for any day recomputed -------------------
+
+DAY = {"start": START, "end": START + timedelta(days=1)}
+
+
+def figures(station):
+    """What the pages show for the day of `site_history`, as plain numbers."""
+    ports = usage.utilisation(**DAY, by="port", station_id=station.pk, now=NOW)
+    sites = usage.utilisation(**DAY, by="site", now=NOW)
+    network = usage.network_utilisation(**DAY, now=NOW)
+    busy = usage.all_busy_sites(**DAY, now=NOW)
+    by_time = usage.usage_by_time(**DAY)
+    by_hour = usage.utilisation_by_hour(**DAY, now=NOW)
+    return (
+        {port: {s: round(v) for s, v in u.seconds.items()} for port, u in ports.items()},
+        {site: round(u.covered) for site, u in sites.items()},
+        {s: round(v) for s, v in network.seconds.items()},
+        [(b.site.name, b.ports, b.periods, round(b.seconds), round(b.longest)) for b in busy],
+        {key: (cell.sessions, cell.energy_wh) for key, cell in by_time.cells.items()},
+        [{s: round(v) for s, v in u.seconds.items() if round(v)} for u in by_hour],
+    )
+
+
+def test_a_rolled_up_day_gives_the_figures_of_its_history(site_history):
+    from stations.uptime import rollup
+
+    site, station, one, two = site_history
+    session(one, at(2), 20_000)
+    session(two, at(9), 7_000)
+    live = figures(station)
+
+    rollup.uptime_rollup_days(first=START.date(), last=START.date(), now=NOW)
+    rolled = figures(station)
+
+    assert rolled == live
+    ports, _, _, busy, by_time, by_hour = rolled
+    # Port 1: Available until 2 h, Charging 2–5 h and 9.5–12 h, Finishing 5–6 h, Faulted 8–9.5 h.
+    assert ports[one.pk] == {"available": 16 * 3600, "charging": 5.5 * 3600, "occupied": 3600, "down": 1.5 * 3600}
+    # Port 2 from its first report at 4 h: Preparing, Charging 4.5–7 h and from 9 h on.
+    assert ports[two.pk] == {"occupied": 1800, "charging": 17.5 * 3600, "available": 2 * 3600}
+    # Both taken 4–6 h and 9.5–12 h.
+    assert busy == [("Harbour", 2, 2, 4.5 * 3600, 2.5 * 3600)]
+    assert by_time == {(1, 3): (1, 20_000), (1, 10): (1, 7_000)}  # Amsterdam's clock, an hour ahead
+    # 03:00 in Amsterdam: port 1 and the other site's port charging, port 2 not there yet.
+    assert by_hour[3] == {"charging": 2 * 3600}
+    # 05:00 there: both charging, and port 2 Preparing for its first half hour.
+    assert by_hour[5] == {"charging": 2.5 * 3600, "occupied": 1800}
+
+
+def test_today_is_read_from_its_roll_up_so_far_and_the_history_since(site_history):
+    from stations.uptime import rollup
+
+    site, station, one, two = site_history
+    now = at(7.5)
+    expected = usage.utilisation(start=START, end=now, by="port", station_id=station.pk, now=now)
+
+    rollup.uptime_rollup_today(now=at(5.5))  # the beat's last run, two hours ago
+    found = usage.utilisation(start=START, end=now, by="port", station_id=station.pk, now=now)
+
+    def rounded(by_port):
+        return {port: {s: round(v) for s, v in u.seconds.items() if round(v)} for port, u in by_port.items()}
+
+    assert rounded(found) == rounded(expected)
+    busy = usage.all_busy_sites(start=START, end=now, now=now)
+    # One period, 4–6 h, across the roll-up's end at 5.5 h: counted once, at its whole length.
+    assert [(b.periods, b.seconds, b.longest) for b in busy] == [(1, 2 * HOUR, 2 * HOUR)]
+
+
+def test_an_all_busy_period_across_midnight_counts_once_over_rolled_up_days(db):
+    from stations.uptime import rollup
+
+    station = StationFactory(site=SiteFactory(name="Night"))
+    ports = [ConnectorFactory(station=station, connector_id=n) for n in (1, 2)]
+    for port in ports:
+        report(port, 22, "Charging")
+        report(port, 26, "Available")
+    report(ports[0], 40, "Charging")  # then a whole day taken from 40 h to 72 h+ by both
+    report(ports[1], 41, "Charging")
+    report(ports[0], 75, "Available")
+    period = {"start": START, "end": START + timedelta(days=4), "now": NOW}
+
+    def found():
+        return [(b.periods, round(b.seconds), round(b.longest)) for b in usage.all_busy_sites(**period)]
+
+    live = found()
+    rollup.uptime_rollup_days(first=START.date(), last=(START + timedelta(days=3)).date(), now=NOW)
+
+    assert found() == live
+    assert live == [(2, (4 + 34) * HOUR, 34 * HOUR)]

@@ -6,7 +6,7 @@ Stable for other apps (dashboard, alerts): `port_uptime`, `uptime_report`, `upti
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from stations.models import Connector, ExclusionState, PortUptimeDay, UptimeExclusion, UptimeRollupDay
 
-from . import history, intervals
+from . import days, history, intervals
 from .intervals import Interval
 
 
@@ -81,10 +81,6 @@ def _ports(station_ids: list[int] | None):
     however many ports there are (no list of thousands of ids)."""
     ports = Connector.objects.filter(connector_id__gt=0)
     return ports if station_ids is None else ports.filter(station_id__in=station_ids)
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _exclusions_by_port(*, start: datetime, end: datetime, ports: dict[int, dict]) -> dict[int, list[UptimeExclusion]]:
@@ -155,43 +151,41 @@ def port_windows_live(
     return result
 
 
-def _segments(start: datetime, end: datetime, rolled: set[date]) -> tuple[list[date], list[Interval]]:
-    """Split [start, end) into rolled-up whole days and the stretches computed live."""
-    days: list[date] = []
-    live: list[Interval] = []
-    cursor = start
-    while cursor < end:
-        day = cursor.date()
-        next_midnight = _day_start(day + timedelta(days=1))
-        if cursor == _day_start(day) and next_midnight <= end and day in rolled:
-            days.append(day)
-        else:
-            piece = (cursor, min(next_midnight, end))
-            if live and live[-1][1] == piece[0]:
-                live[-1] = (live[-1][0], piece[1])
-            else:
-                live.append(piece)
-        cursor = next_midnight
-    return days, live
+class LiveWindows:
+    """Live computations of windows already asked for, so a page that reads several periods
+    ending now (a month, six weeks) computes today's live part once."""
+
+    def __init__(self):
+        self._found: dict[tuple, dict[int, PortUptime]] = {}
+
+    def get(self, *, start: datetime, end: datetime, station_ids: list[int] | None) -> dict[int, PortUptime]:
+        key = (start, end, None if station_ids is None else tuple(sorted(station_ids)))
+        if key not in self._found:
+            self._found[key] = port_windows_live(start=start, end=end, station_ids=station_ids)
+        return self._found[key]
 
 
 def ports_uptime(
-    *, start: datetime, end: datetime, station_ids: list[int] | None = None, now: datetime | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    station_ids: list[int] | None = None,
+    now: datetime | None = None,
+    live: LiveWindows | None = None,
 ) -> dict[int, PortUptime]:
-    """Every port's uptime over [start, end): roll-ups for the days that have them, live for the rest.
+    """Every port's uptime over [start, end): roll-ups for the days that have them (today as far
+    as it is rolled up), live for the rest.
 
-    The period stops at `now`: time to come is neither up nor down.
+    The period stops at `now`: time to come is neither up nor down. Pass one `live` to several
+    calls to compute a live window they share once.
     """
     start, end = start.astimezone(UTC), min(end, now or timezone.now()).astimezone(UTC)
     if end <= start:
         return {}
-    rolled = set(
-        UptimeRollupDay.objects.filter(day__gte=start.date(), day__lte=end.date()).values_list("day", flat=True)
-    )
-    days, live = _segments(start, end, rolled)
+    segments = days.plan(start, end, days.rolled_days(start.date(), end.date()))
     totals: dict[int, PortUptime] = {}
-    if days:
-        rows = PortUptimeDay.objects.filter(day__in=days)
+    if segments.rolled:
+        rows = PortUptimeDay.objects.filter(day__in=segments.rolled)
         if station_ids is not None:
             rows = rows.filter(station_id__in=station_ids)
         summed = rows.values("connector_id").annotate(p=Sum("period_s"), o=Sum("outage_s"), x=Sum("excluded_s"))
@@ -199,10 +193,39 @@ def ports_uptime(
             totals[row["connector_id"]] = PortUptime(
                 port_id=row["connector_id"], period_s=row["p"], outage_s=row["o"], excluded_s=row["x"]
             )
-    for a, b in live:
-        for port, figures in port_windows_live(start=a, end=b, station_ids=station_ids).items():
+    live = live or LiveWindows()
+    for a, b in segments.live:
+        for port, figures in live.get(start=a, end=b, station_ids=station_ids).items():
             totals.setdefault(port, PortUptime(port_id=port)).add(figures)
     return totals
+
+
+def network_uptime(
+    *, periods: list[tuple[datetime, datetime]], now: datetime, live: LiveWindows | None = None
+) -> list[PortUptime]:
+    """The whole network's uptime figures for each of several periods (weeks, say), from the
+    network's daily totals kept with the roll-ups plus the live rest: one row per day, not per
+    port. One query for the totals, and the live parts (shared through `live`)."""
+    end = now.astimezone(UTC)
+    periods = [(a.astimezone(UTC), min(b, end).astimezone(UTC)) for a, b in periods]
+    periods = [(a, b) for a, b in periods if b > a]
+    if not periods:
+        return []
+    first, last = min(a for a, _ in periods).date(), max(b for _, b in periods).date()
+    totals = {row.day: row for row in UptimeRollupDay.objects.filter(day__gte=first, day__lte=last)}
+    rolled = {day: row.through for day, row in totals.items()}
+    live = live or LiveWindows()
+    found = []
+    for a, b in periods:
+        segments = days.plan(a, b, rolled)
+        whole = PortUptime(0)
+        for day in segments.rolled:
+            whole.add(PortUptime(0, totals[day].period_s, totals[day].outage_s, totals[day].excluded_s))
+        for x, y in segments.live:
+            for f in live.get(start=x, end=y, station_ids=None).values():
+                whole.add(PortUptime(0, f.period_s, f.outage_s, f.excluded_s))
+        found.append(whole)
+    return found
 
 
 def port_uptime(*, connector: Connector, start: datetime, end: datetime, now: datetime | None = None) -> PortUptime:
@@ -265,6 +288,7 @@ def uptime_report(
     group_by: GroupBy | str = GroupBy.PORT,
     station_ids: list[int] | None = None,
     now: datetime | None = None,
+    live: LiveWindows | None = None,
 ) -> list[UptimeRow]:
     """Uptime over [start, end) per port, station, site, vendor/model or for the whole network.
 
@@ -272,7 +296,7 @@ def uptime_report(
     counts its ports under UPTIME_TARGET_PERCENT.
     """
     group_by = GroupBy(group_by)
-    per_port = ports_uptime(start=start, end=end, station_ids=station_ids, now=now)
+    per_port = ports_uptime(start=start, end=end, station_ids=station_ids, now=now, live=live)
     meta = _ports(station_ids).values(
         "id", "connector_id", "station_id", "station__identity", "station__site_id", "station__site__name",
         "station__vendor", "station__model",
