@@ -11,12 +11,12 @@ One run:
    each Preparing, Charging, SuspendedEV, Finishing, Available; a fault now and then, some
    stations offline for a few hours), the sessions with their energy, fault incidents and open
    work orders; prints how long that took and how many rows it made;
-3. rolls up uptime for every day before today, as the nightly task leaves it;
+3. rolls up uptime and usage for every day before today, as the nightly task leaves them, then
+   today as far as now, as the 5-minute beat entry leaves it, and prints the time of each;
 4. requests each page `--requests` times as an operator through Django's test client (the
    whole view: middleware, selectors, templates; no network) after one request to warm up,
-   and prints the median, fastest and slowest server time and the queries of each page. The
-   dashboard is timed twice: as viewers see it (its history-wide figures shared for
-   SLOW_FIGURES_TTL_S) and with those figures computed again on every request.
+   and prints the median, fastest and slowest server time and the queries of each page. No
+   page caches anything: every request reads the roll-ups and the history since the last one.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ import harness  # noqa: E402
 
 ZONES = ["Europe/Amsterdam", "Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Tokyo"]
 BATCH = 5000
-# A page label ending so is timed with the dashboard's history-wide figures computed again each time.
-COLD = "(figures recomputed)"
 
 
 def parse_args():
@@ -216,11 +214,10 @@ def build_network(args, now: datetime) -> dict[str, int]:
 def time_pages(pages: list[tuple[str, str]], requests: int, profile: bool = False) -> list[tuple]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
 
-    from config import dashboard, roles
+    from config import roles
 
     roles.ensure_roles()
     user, _ = get_user_model().objects.get_or_create(username="bench-operator")
@@ -235,8 +232,6 @@ def time_pages(pages: list[tuple[str, str]], requests: int, profile: bool = Fals
             queries.append(sql)
             return execute(sql, params, many, context)
 
-        if label.endswith(COLD):
-            cache.delete(dashboard.SLOW_FIGURES_KEY)
         # Counted by a wrapper: the request's start empties Django's own query log.
         with connection.execute_wrapper(count):
             response = client.get(url)  # warm-up
@@ -246,8 +241,6 @@ def time_pages(pages: list[tuple[str, str]], requests: int, profile: bool = Fals
             import cProfile
             import pstats
 
-            if label.endswith(COLD):
-                cache.delete(dashboard.SLOW_FIGURES_KEY)
             profiler = cProfile.Profile()
             profiler.runcall(client.get, url)
             print(f"--- {label}")
@@ -256,14 +249,10 @@ def time_pages(pages: list[tuple[str, str]], requests: int, profile: bool = Fals
             )
         times = []
         for _ in range(requests):
-            if label.endswith(COLD):
-                cache.delete(dashboard.SLOW_FIGURES_KEY)
             began = time.perf_counter()
             client.get(url)
             times.append((time.perf_counter() - began) * 1000)
-        # The queries of a request as the timed ones ran (the warm-up filled the dashboard's cache).
-        if label.endswith(COLD):
-            cache.delete(dashboard.SLOW_FIGURES_KEY)
+        # The queries of a request as the timed ones ran.
         queries.clear()
         with connection.execute_wrapper(count):
             client.get(url)
@@ -287,19 +276,23 @@ def main():
         harness.log(f"network written in {built:.1f} s: {counts}")
 
         from stations.models import ChargingStation, Site
-        from stations.uptime.rollup import uptime_rollup_days
+        from stations.uptime.rollup import uptime_rollup_days, uptime_rollup_today
 
         began = time.perf_counter()
         today = now.astimezone(UTC).date()
         uptime_rollup_days(first=today - timedelta(days=args.days + 1), last=today - timedelta(days=1), now=now)
         rolled = time.perf_counter() - began
-        harness.log(f"uptime rolled up in {rolled:.1f} s")
+        harness.log(f"uptime and usage rolled up in {rolled:.1f} s ({args.days + 1} days)")
+        # As the beat entry leaves it: today as far as now, the pages read the minutes since.
+        began = time.perf_counter()
+        uptime_rollup_today()
+        rolled_today = time.perf_counter() - began
+        harness.log(f"today rolled up so far in {rolled_today:.1f} s")
 
         site = Site.objects.order_by("pk").first()
         station = ChargingStation.objects.order_by("pk").first()
         pages = [
             ("dashboard", "/dashboard/"),
-            (f"dashboard {COLD}", "/dashboard/"),
             ("dashboard live fragment", "/dashboard/live/"),
             ("analytics, 30 days", "/analytics/?period=30d"),
             ("analytics, 7 days", "/analytics/?period=7d"),
@@ -319,7 +312,10 @@ def main():
             [(label, f"{med:.0f}", f"{lo:.0f}", f"{hi:.0f}", queries) for label, _, med, lo, hi, queries in rows],
         ):
             print(line)
-        print(f"  (network written in {built:.0f} s, uptime rolled up in {rolled:.0f} s)")
+        print(
+            f"  (network written in {built:.0f} s; uptime and usage rolled up in {rolled:.0f} s for "
+            f"{args.days + 1} days, today so far in {rolled_today:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ One run:
    `--events-per-day` events per port and day (charging cycles Available → Preparing → Charging →
    Finishing → Available, a fault now and then that lasts 10 minutes to 3 hours, a station offline
    sweep and reconnect now and then, connector 0 reporting now and then) and prints rows and time;
-3. rolls up every day (stations.uptime.rollup, the nightly task's code) and prints the time per day
-   and in all;
+3. rolls up every day (stations.uptime.rollup, the nightly task's code: uptime and usage per port,
+   usage per site and local hour, all-busy periods per site) and prints the time per day and in
+   all, then today so far (the 5-minute beat entry's code);
 4. times the quarterly report (the last 90 days, or all days if fewer) for every port, per station
-   and for the network from the roll-ups (target < 2 s), and one port's live computation over a day;
+   and for the network from the roll-ups (target < 2 s), every port's live computation over a
+   day, and the operations dashboard's history-wide figures (roll-ups plus the minutes since);
 5. drops the database (unless `--keep`).
 """
 
@@ -167,6 +169,9 @@ def main() -> None:
         total = time.monotonic() - started
         print(f"roll-ups: {args.days} days in {total:.1f} s; per day median {statistics.median(per_day):.2f} s, "
               f"max {max(per_day):.2f} s")  # fmt: skip
+        t = time.monotonic()
+        rollup.uptime_rollup_today()
+        print(f"today so far rolled up in {time.monotonic() - t:.2f} s")
 
         span = min(args.days, 90)
         start, end = today - timedelta(days=span), today
@@ -183,6 +188,16 @@ def main() -> None:
         t = time.monotonic()
         port_windows_live(start=today - timedelta(days=1), end=today)
         print(f"live computation of one day for every port: {time.monotonic() - t:.2f} s")
+
+        from django.utils import timezone
+
+        from config.dashboard import history_figures
+
+        for _ in range(2):  # the second without first-use costs
+            t = time.monotonic()
+            history_figures(now=timezone.now())
+            took = time.monotonic() - t
+        print(f"dashboard's history-wide figures (month's uptime, weeks, usage): {took:.2f} s")
     finally:
         if not args.keep:
             from django.db import connections
