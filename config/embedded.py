@@ -100,10 +100,12 @@ def run() -> int:
     manage = [python, str(BASE_DIR / "manage.py")]
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
+    # One server process per core, sharing the port (config/serve.py).
+    workers = os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1))
     for step in (["migrate", "--noinput"], ["collectstatic", "--noinput", "-v", "0"], ["bootstrap"]):
         subprocess.run([*manage, *step], check=True, cwd=BASE_DIR)
     processes = {
-        "web": [python, "-m", "config.serve", "--host", host, "--port", port],
+        "web": [python, "-m", "config.serve", "--host", host, "--port", port, "--workers", workers],
         "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "scheduler": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }  # fmt: skip

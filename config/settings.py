@@ -466,6 +466,16 @@ OCPP_MAX_CONNECTOR_ID = env_int("OCPP_MAX_CONNECTOR_ID", 64, minimum=1)
 OCPP_MAX_CHARGER_POWER_KW = env_int("OCPP_MAX_CHARGER_POWER_KW", 400, minimum=1)
 OCPP_HANDSHAKE_TIMEOUT_S = env_float("OCPP_HANDSHAKE_TIMEOUT_S", 5.0)
 OCPP_BOOT_TIMEOUT_S = env_float("OCPP_BOOT_TIMEOUT_S", 60.0)
+# Handshakes doing database work at once per server process; beyond them up to
+# OCPP_HANDSHAKE_QUEUE wait at most OCPP_HANDSHAKE_QUEUE_WAIT_S, the rest are told
+# 503 "busy, retry after OCPP_BUSY_RETRY_AFTER_S" at once (stations/ocpp/admission.py).
+OCPP_MAX_HANDSHAKES = env_int("OCPP_MAX_HANDSHAKES", 16, minimum=1)
+OCPP_HANDSHAKE_QUEUE = env_int("OCPP_HANDSHAKE_QUEUE", 200, minimum=0)
+OCPP_HANDSHAKE_QUEUE_WAIT_S = env_float("OCPP_HANDSHAKE_QUEUE_WAIT_S", 4.0)
+OCPP_BUSY_RETRY_AFTER_S = env_int("OCPP_BUSY_RETRY_AFTER_S", 5, minimum=1)
+# Threads for the OCPP server's database work per process. PostgreSQL work is
+# mostly waiting on the server, so more threads than cores pay; each holds a connection.
+OCPP_DB_THREADS = env_int("OCPP_DB_THREADS", 12, minimum=1)
 OCPP_AUTH_FAILURES_BEFORE_THROTTLE = env_int("OCPP_AUTH_FAILURES_BEFORE_THROTTLE", 5, minimum=1)
 OCPP_AUTH_THROTTLE_INTERVAL_S = env_float("OCPP_AUTH_THROTTLE_INTERVAL_S", 1.0)
 # Where chargers reach us over HTTP (diagnostics uploads). Empty: the scheme and

@@ -3,9 +3,12 @@
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stations.ocpp import protocol, validation
 from stations.services import credentials
+from tests import ocpp_fuzzing
 
 
 def test_callerror_frame_shape():
@@ -70,3 +73,44 @@ def test_station_password_hash_verifies_and_is_fast():
         credentials.verify_password("a-long-enough-secret", encoded)
     # Thousands of reconnecting chargers must not queue behind a slow KDF.
     assert time.perf_counter() - started < 1.0
+
+
+CHARGER_ACTIONS = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "Authorize",
+    "StartTransaction",
+    "StopTransaction",
+    "MeterValues",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+)
+
+
+@st.composite
+def _payload_and_mutation(draw):
+    action = draw(st.sampled_from(CHARGER_ACTIONS))
+    payload = draw(ocpp_fuzzing.schema_values(ocpp_fuzzing.load_schema(action)))
+    if draw(st.booleans()):
+        # One value anywhere replaced by an odd one: a wrong type, a bad time, a long text.
+        paths = ocpp_fuzzing._paths(payload)
+        path = draw(st.sampled_from(paths))
+        odd = draw(
+            st.sampled_from(
+                [*ocpp_fuzzing.ODD_VALUES, *ocpp_fuzzing.ODD_DATETIMES, "x" * 600, 2**40, 1.0, "Available "]
+            )
+        )
+        payload = ocpp_fuzzing._replace(payload, path, odd)
+    return action, payload
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_payload_and_mutation())
+def test_compiled_schema_check_agrees_with_the_interpreting_validator(case):
+    """The fast check decides alone for payloads it passes, so it may never pass one
+    the full validator refuses (nor refuse one it passes: that would only be slow)."""
+    action, payload = case
+    interpreted = validation._first_error(validation.validator_for(action), payload) is None
+    assert validation.passes_schema(action, payload) == interpreted, (action, payload)

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from stations.models import FrameDirection, RegistrationStatus
@@ -21,6 +22,8 @@ from stations.services import commands, diagnostics, liveness, registration
 from stations.services.frame_log import frame_record, seen_writer
 
 from . import v16
+from .admission import handshake_gate
+from .local_sockets import local_sockets
 from .protocol import (
     CALL,
     CALLERROR,
@@ -63,8 +66,13 @@ def basic_auth(scope: dict) -> tuple[str, str] | None:
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
+    # No channel (and no receive loop) per socket: this process's one reader
+    # hands each socket the messages for its station (local_sockets.py).
+    channel_layer_alias = None
     conn: v16.Connection | None = None
     ended = False
+    accepted = False
+    replaced_while_opening = False
     boot_deadline: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -86,6 +94,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.warning("refused %s from %s: too many wrong passwords from that address", identity, address)
             await self._refuse_handshake(HTTPStatus.TOO_MANY_REQUESTS, retry_after_s=int(MAX_WAIT_S))
             return
+        async with handshake_gate.admitted() as admitted:
+            if not admitted:
+                logger.debug("refused %s: too many handshakes in progress; told to retry", identity)
+                await self._refuse_handshake(
+                    HTTPStatus.SERVICE_UNAVAILABLE, retry_after_s=settings.OCPP_BUSY_RETRY_AFTER_S
+                )
+                return
+            await self._open(identity, address)
+
+    async def _open(self, identity: str, address: str) -> None:
+        """Check the charger's password, accept the socket and take the station over."""
         credentials = basic_auth(self.scope)
         password = credentials[1] if credentials and credentials[0] == identity else None
         result = await db(registration.station_authenticate, identity=identity, password=password)
@@ -99,25 +118,39 @@ class OcppConsumer(AsyncWebsocketConsumer):
             identity=result.identity,
             registration_status=result.registration_status,
             lenient=result.lenient,
+            memo=result.memo,
         )
         self.connection_id = uuid.uuid4().hex
         self.group = commands.station_group(result.station_id)
         # Our own CALLs go out one at a time (OCPP allows one outstanding per
-        # side) from a task of their own, so waiting for a charger's answer
-        # never blocks reading the charger's own CALLs.
+        # side) from a task of their own, started with the first command, so
+        # waiting for a charger's answer never blocks reading its own CALLs.
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.awaiting: dict[str, asyncio.Future] = {}
         self.held: dict[int, str | None] = {}  # commands taken for this socket -> their reply channel
         self.closed = False
         self.sender_idle = asyncio.Event()
         self.sender_idle.set()
-        self.sender = asyncio.get_running_loop().create_task(self._send_commands())
+        self.sender: asyncio.Task | None = None
+        # Any older connection of this charger, in any server process, closes. This
+        # socket joins its station before it is accepted, so a still newer
+        # connection that opens the moment this one is accepted replaces it too.
+        await get_channel_layer().group_send(
+            self.group,
+            {"type": "ocpp.replaced", "station_id": result.station_id, "connection_id": self.connection_id},
+        )
+        await local_sockets.join(result.station_id, self)
         await self.accept(SUBPROTOCOL)
-        # Any older connection of this charger, in any server process, closes. Only
-        # accepted sockets join the group, so none is told to close mid-handshake.
-        await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "channel": self.channel_name})
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await db(liveness.station_connected, station_id=result.station_id, connection_id=self.connection_id)
+        self.accepted = True
+        if self.replaced_while_opening:
+            await self.close(code=CLOSE_REPLACED)
+            return
+        await db(
+            liveness.station_connected,
+            station_id=result.station_id,
+            connection_id=self.connection_id,
+            was_offline=result.memo.offline,
+        )
         if self.conn.registration_status != RegistrationStatus.ACCEPTED:
             self.boot_deadline = asyncio.get_running_loop().call_later(settings.OCPP_BOOT_TIMEOUT_S, self._boot_overdue)
 
@@ -177,7 +210,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.boot_deadline is not None:
             self.boot_deadline.cancel()
         try:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await local_sockets.leave(self.conn.station_id, self)
         except Exception:
             # The channel layer is down; the group entry expires on its own.
             logger.exception("%s: could not leave the command group", self.conn.identity)
@@ -198,22 +231,34 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(asyncio.shield(self.sender_idle.wait()), 10)
         except TimeoutError:
             logger.warning("%s: command in progress did not finish recording", self.conn.identity)
-        self.sender.cancel()
+        if self.sender is not None:
+            self.sender.cancel()
         if self.held:
             held, self.held = self.held, {}
             await db(commands.commands_fail_open_for_connection, command_ids=sorted(held))
             for command_id, reply_to in held.items():
                 await self._reply(reply_to, command_id, "offline")
 
+    async def layer_message(self, message: dict) -> None:
+        """A message for this charger's station, from this process's channel reader."""
+        await self.dispatch(message)
+
     async def ocpp_replaced(self, event: dict) -> None:
-        if event["channel"] != self.channel_name:
-            logger.info("%s: connection replaced by a newer one", self.conn.identity if self.conn else "?")
-            await self.close(code=CLOSE_REPLACED)
+        if event["connection_id"] == self.connection_id:
+            return
+        if not self.accepted:
+            # Closing a socket mid-handshake breaks the server's websocket; close once accepted.
+            self.replaced_while_opening = True
+            return
+        logger.info("%s: connection replaced by a newer one", self.conn.identity if self.conn else "?")
+        await self.close(code=CLOSE_REPLACED)
 
     async def ocpp_command(self, event: dict) -> None:
         """A command for this charger, from any process."""
         self.held[event["command_id"]] = event.get("reply_to")
         self.outbox.put_nowait(event["command_id"])
+        if self.sender is None and not self.closed:
+            self.sender = asyncio.get_running_loop().create_task(self._send_commands())
 
     async def _send_commands(self) -> None:
         while True:
@@ -237,7 +282,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def _reply(self, reply_to: str | None, command_id: int, status: str) -> None:
         """Tell a caller waiting for this command how it ended."""
         if reply_to:
-            await self.channel_layer.send(
+            await get_channel_layer().send(
                 reply_to, {"type": "command.done", "command_id": command_id, "status": status}
             )
 

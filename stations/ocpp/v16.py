@@ -6,12 +6,13 @@ threads.db, off the event loop.
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from stations.models import RegistrationStatus
 from stations.services import authorisation, charging, registration, stations_info, status
+from stations.services.charger_memo import ChargerMemo
 
 from .protocol import ErrorCode, OcppError
 from .threads import db
@@ -29,6 +30,8 @@ class Connection:
     registration_status: str
     lenient: bool
     booted: bool = False
+    # What routine frames need, so they cost no reads (services/charger_memo.py).
+    memo: ChargerMemo = field(default_factory=ChargerMemo)
 
 
 def _now_iso() -> str:
@@ -47,6 +50,7 @@ async def boot_notification(conn: Connection, p: dict) -> dict:
         imsi=p.get("imsi", ""),
         meter_type=p.get("meterType", ""),
         meter_serial_number=p.get("meterSerialNumber", ""),
+        memo=conn.memo,
     )
     conn.registration_status = result.status
     conn.booted = True
@@ -70,6 +74,7 @@ async def status_notification(conn: Connection, p: dict) -> dict:
         vendor_id=p.get("vendorId", ""),
         vendor_error_code=p.get("vendorErrorCode", ""),
         timestamp=parse_datetime(p["timestamp"]) if "timestamp" in p else None,
+        memo=conn.memo,
     )
     return {}
 
@@ -87,6 +92,7 @@ async def start_transaction(conn: Connection, p: dict) -> dict:
         meter_start=p["meterStart"],
         timestamp=parse_datetime(p["timestamp"]),
         reservation_id=p.get("reservationId"),
+        memo=conn.memo,
     )
     return {"transactionId": result.session.pk, "idTagInfo": result.id_tag_info}
 
@@ -101,6 +107,7 @@ async def stop_transaction(conn: Connection, p: dict) -> dict:
         id_tag=p.get("idTag", ""),
         reason=p.get("reason", "Local"),
         transaction_data=p.get("transactionData"),
+        memo=conn.memo,
     )
     if result.session is None:
         logger.warning("%s stopped unknown transaction %s", conn.identity, p["transactionId"])
@@ -114,6 +121,7 @@ async def meter_values(conn: Connection, p: dict) -> dict:
         connector_id=p["connectorId"],
         transaction_id=p.get("transactionId"),
         meter_value=p["meterValue"],
+        memo=conn.memo,
     )
     return {}
 

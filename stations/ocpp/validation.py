@@ -7,12 +7,14 @@ instead, each repair reported as a warning for the log.
 """
 
 import json
+from collections.abc import Callable
 from copy import deepcopy
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import ocpp
 from django.conf import settings
 from jsonschema import Draft4Validator, FormatChecker
@@ -49,13 +51,52 @@ def parse_datetime(value: str) -> datetime:
         raise ValueError(f"{value!r} is outside the range of dates in UTC") from None
 
 
-@cache
-def validator_for(schema_name: str) -> Draft4Validator | None:
+def _schema(schema_name: str) -> dict | None:
     path = SCHEMA_DIR / f"{schema_name}.json"
     if not path.exists():
         return None
-    schema = json.loads(path.read_text(encoding="utf-8-sig"))
-    return Draft4Validator(schema, format_checker=_format_checker)
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+@cache
+def validator_for(schema_name: str) -> Draft4Validator | None:
+    """The interpreting validator: slow, but it names each violation (for the CALLERROR)."""
+    schema = _schema(schema_name)
+    return None if schema is None else Draft4Validator(schema, format_checker=_format_checker)
+
+
+def _is_datetime_value(value: Any) -> bool:
+    try:
+        return _is_datetime(value)
+    except ValueError:
+        return False
+
+
+@cache
+def fast_check_for(schema_name: str) -> Callable[[Any], Any] | None:
+    """The same schema compiled to Python code: about ten times faster on the
+    payloads that pass, which are nearly all of them. Both must agree on what
+    passes (tests/test_protocol_units.py compares them on generated payloads)."""
+    schema = _schema(schema_name)
+    if schema is None:
+        return None
+    schema.pop("$schema", None)  # compile as draft 4, as the interpreting validator does
+    return fastjsonschema.compile(
+        {**schema, "$schema": "http://json-schema.org/draft-04/schema#"},
+        formats={"date-time": _is_datetime_value},
+        use_default=False,
+    )
+
+
+def passes_schema(schema_name: str, payload: Any) -> bool:
+    check = fast_check_for(schema_name)
+    if check is None:
+        return False
+    try:
+        check(payload)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 _CODE_FOR_VALIDATOR = {
@@ -134,6 +175,9 @@ def validate(schema_name: str, payload: dict, *, lenient: bool = False) -> tuple
 
     Raises OcppError with the spec's code when the payload is invalid.
     """
+    if passes_schema(schema_name, payload):
+        check_ranges(schema_name, payload)
+        return payload, []
     validator = validator_for(schema_name)
     if validator is None:
         raise OcppError(ErrorCode.NOT_SUPPORTED, f"No schema for {schema_name}")

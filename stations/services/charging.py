@@ -26,6 +26,7 @@ from stations.models import (
 
 from . import events, live
 from .authorisation import Purpose, id_tag_info
+from .charger_memo import ChargerMemo, SessionMemo
 from .clock import from_future
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -52,6 +53,7 @@ def session_start(
     timestamp: datetime,
     reservation_id: int | None = None,
     now: datetime | None = None,
+    memo: ChargerMemo | None = None,
 ) -> StartResult:
     """Open a transaction; a retried StartTransaction gets the first one back.
 
@@ -74,10 +76,11 @@ def session_start(
     flags = [MeterFlag.START_FROM_FUTURE.value] if from_future(timestamp, now) else []
     try:
         with transaction.atomic():
-            connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
+            memo = memo if memo is not None else ChargerMemo()
+            connector_pk = connector_pk_for(station_id=station_id, connector_id=connector_id, memo=memo)
             session = ChargingSession.objects.create(
                 station_id=station_id,
-                connector=connector,
+                connector_id=connector_pk,
                 id_tag=id_tag,
                 id_tag_status=info["status"],
                 meter_start=meter_start,
@@ -96,6 +99,11 @@ def session_start(
         # The same start arrived twice at once; the other one won.
         session = ChargingSession.objects.get(station_id=station_id, start_fingerprint=fingerprint)
         return StartResult(session=session, id_tag_info=info, created=False)
+    if memo is not None:
+        # A new transaction has no readings yet: its first MeterValues need no read.
+        memo.sessions[session.pk] = SessionMemo(
+            pk=session.pk, meter_start=meter_start, meter_flags=frozenset(flags), last_register_known=True
+        )
     return StartResult(session=session, id_tag_info=info, created=True)
 
 
@@ -116,9 +124,12 @@ def session_stop(
     reason: str = "Local",
     transaction_data: list[dict] | None = None,
     now: datetime | None = None,
+    memo: ChargerMemo | None = None,
 ) -> StopResult:
     """Close a transaction once; a repeated stop changes nothing."""
     now = now or timezone.now()
+    if memo is not None:
+        memo.forget_session(transaction_id)
     info = (
         id_tag_info(id_tag=id_tag, station_id=station_id, purpose=Purpose.STOP, session_id=transaction_id, now=now)
         if id_tag
@@ -170,29 +181,107 @@ def meter_values_record(
     meter_value: list[dict],
     transaction_id: int | None = None,
     now: datetime | None = None,
+    memo: ChargerMemo | None = None,
 ) -> int:
-    """Store MeterValues; returns how many readings the message carried."""
+    """Store MeterValues; returns how many readings the message carried.
+
+    With the connection's memo a routine message is one INSERT: the connector,
+    the transaction and its last register reading are already known.
+    """
     now = now or timezone.now()
-    with transaction.atomic():
-        connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
-        session = None
+    if memo is None:
+        memo = ChargerMemo()
+    try:
+        return _meter_values_store(station_id, connector_id, meter_value, transaction_id, now, memo)
+    except IntegrityError:
+        # A connector or transaction the memo knew was deleted meanwhile: read again.
+        memo.connectors.pop(connector_id, None)
         if transaction_id is not None:
-            session = (
-                ChargingSession.objects.select_for_update().filter(pk=transaction_id, station_id=station_id).first()
-            )
-        rows = _store_readings(station_id, connector.pk, session, meter_value)
-        if session is not None and rows:
-            flags = set(session.meter_flags) | _new_reading_flags(session, rows, now=now)
-            if flags != set(session.meter_flags):
-                session.meter_flags = sorted(flags)
-                session.save(update_fields=["meter_flags", "updated_at"])
+            memo.forget_session(transaction_id)
+        return _meter_values_store(station_id, connector_id, meter_value, transaction_id, now, memo)
+
+
+def _meter_values_store(
+    station_id: int,
+    connector_id: int,
+    meter_value: list[dict],
+    transaction_id: int | None,
+    now: datetime,
+    memo: ChargerMemo,
+) -> int:
+    connector_pk = connector_pk_for(station_id=station_id, connector_id=connector_id, memo=memo)
+    session = _session_memo(station_id, transaction_id, memo) if transaction_id is not None else None
+    rows = _readings(station_id, connector_pk, session.pk if session else None, meter_value)
+    if session is None or not rows:
+        MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+        return len(rows)
+    new_flags, latest = _new_reading_flags(session, rows, now=now)
+    if new_flags <= session.meter_flags:
+        MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    else:
+        with transaction.atomic():
+            MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+            locked = ChargingSession.objects.select_for_update().only("meter_flags").get(pk=session.pk)
+            flags = set(locked.meter_flags) | new_flags
+            if flags != set(locked.meter_flags):
+                locked.meter_flags = sorted(flags)
+                locked.save(update_fields=["meter_flags", "updated_at"])
+        session.meter_flags = frozenset(flags)
+    if latest is not None and (session.last_register is None or latest[0] > session.last_register[0]):
+        session.last_register = latest
     return len(rows)
+
+
+def connector_pk_for(*, station_id: int, connector_id: int, memo: ChargerMemo) -> int:
+    """The connector's row id, created the first time a charger names it."""
+    known = memo.connectors.get(connector_id)
+    if known is not None:
+        return known.pk
+    connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=connector_id)
+    return memo.connector_remember(connector_id, connector.pk).pk
+
+
+def _session_memo(station_id: int, transaction_id: int, memo: ChargerMemo) -> SessionMemo | None:
+    known = memo.sessions.get(transaction_id)
+    if known is not None:
+        return known
+    row = (
+        ChargingSession.objects.filter(pk=transaction_id, station_id=station_id)
+        .values_list("pk", "meter_start", "meter_flags")
+        .first()
+    )
+    if row is None:
+        return None  # readings of an unknown transaction are kept without one
+    session = SessionMemo(pk=row[0], meter_start=row[1], meter_flags=frozenset(row[2]))
+    session.last_register = _register_before(session.pk, None)
+    session.last_register_known = True
+    memo.sessions[transaction_id] = session
+    return session
+
+
+def _register_before(session_pk: int, before: datetime | None) -> tuple[datetime, Decimal] | None:
+    """The session's latest energy register reading (before a time, if given)."""
+    readings = MeterSample.objects.filter(
+        session_id=session_pk, measurand=ENERGY_REGISTER, phase="", numeric_value__isnull=False
+    )
+    if before is not None:
+        readings = readings.filter(timestamp__lt=before)
+    previous = readings.order_by("-timestamp").only("timestamp", "measurand", "phase", "unit", "numeric_value").first()
+    if previous is None or (wh := _register_wh(previous)) is None:
+        return None
+    return previous.timestamp, wh
 
 
 def _store_readings(
     station_id: int, connector_pk: int, session: ChargingSession | None, meter_value: list[dict]
 ) -> list[MeterSample]:
     """Store readings; one already stored (a retried message) is skipped."""
+    rows = _readings(station_id, connector_pk, session.pk if session else None, meter_value)
+    MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    return rows
+
+
+def _readings(station_id: int, connector_pk: int, session_pk: int | None, meter_value: list[dict]) -> list[MeterSample]:
     from stations.ocpp.validation import parse_datetime
 
     rows = []
@@ -204,7 +293,7 @@ def _store_readings(
                 MeterSample(
                     station_id=station_id,
                     connector_id=connector_pk,
-                    session=session,
+                    session_id=session_pk,
                     timestamp=timestamp,
                     measurand=sampled.get("measurand", ENERGY_REGISTER),
                     phase=sampled.get("phase", ""),
@@ -216,7 +305,6 @@ def _store_readings(
                     numeric_value=_decimal(raw) if sampled.get("format", "Raw") == "Raw" else None,
                 )
             )
-    MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
     return rows
 
 
@@ -252,27 +340,28 @@ def _register_wh(sample: MeterSample) -> Decimal | None:
     return sample.numeric_value * UNIT_TO_WH[sample.unit]
 
 
-def _new_reading_flags(session: ChargingSession, rows: list[MeterSample], *, now: datetime) -> set[str]:
-    """Check new readings against the start and the reading stored just before them."""
+def _new_reading_flags(
+    session: SessionMemo, rows: list[MeterSample], *, now: datetime
+) -> tuple[set[str], tuple[datetime, Decimal] | None]:
+    """Check new readings against the start and the reading stored just before
+    them; returns the flags and the newest register reading among them."""
     flags = {MeterFlag.SAMPLE_FROM_FUTURE.value for row in rows if from_future(row.timestamp, now)}
     flags |= _implausible_flags(rows)
     new = sorted((row.timestamp, wh) for row in rows if (wh := _register_wh(row)) is not None)
     if not new:
-        return flags
-    previous = (
-        MeterSample.objects.filter(
-            session=session, measurand=ENERGY_REGISTER, phase="", timestamp__lt=new[0][0], numeric_value__isnull=False
-        )
-        .order_by("-timestamp")
-        .first()
-    )
+        return flags, None
+    last = session.last_register
+    if session.last_register_known and (last is None or last[0] < new[0][0]):
+        previous = last  # the newest stored reading comes before all of these
+    else:
+        previous = _register_before(session.pk, new[0][0])  # a late or replayed message
     values = [Decimal(session.meter_start)]
-    if previous is not None and (wh := _register_wh(previous)) is not None:
-        values.append(wh)
+    if previous is not None:
+        values.append(previous[1])
     values += [wh for _, wh in new]
     if any(later < earlier for earlier, later in zip(values, values[1:], strict=False)):
         flags.add(MeterFlag.REGISTER_BACKWARDS.value)
-    return flags
+    return flags, new[-1]
 
 
 def _reading_flags(

@@ -147,7 +147,7 @@ async def dispatch(command: RemoteCommand, *, wait: bool, extra_wait_s: float = 
     """
     if not command.is_open:
         return command.status
-    message = {"type": "ocpp.command", "command_id": command.pk, "reply_to": None}
+    message = {"type": "ocpp.command", "station_id": command.station_id, "command_id": command.pk, "reply_to": None}
     if not wait:
         await get_channel_layer().group_send(station_group(command.station_id), message)
         return None

@@ -20,14 +20,20 @@ from . import events as status_events
 from . import live
 
 
-def station_connected(*, station_id: int, connection_id: str, now: datetime | None = None) -> None:
-    """The newest connection takes the station over, whatever came before it."""
+def station_connected(
+    *, station_id: int, connection_id: str, now: datetime | None = None, was_offline: bool = True
+) -> None:
+    """The newest connection takes the station over, whatever came before it.
+
+    `was_offline` False (read at the handshake) spares the check for an outage to end.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         ChargingStation.objects.filter(pk=station_id).update(
             connected=True, connection_id=connection_id, connected_at=now, last_message_at=now
         )
-        stations_back_online(station_ids=[station_id], now=now)
+        if was_offline:
+            stations_back_online(station_ids=[station_id], now=now)
         live.station_changed(station_id)
 
 

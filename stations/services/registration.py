@@ -10,6 +10,7 @@ from django.utils import timezone
 from stations.models import ChargingStation, Connector, RegistrationStatus, Site, StationModel
 
 from . import credentials
+from .charger_memo import ChargerMemo, ConnectorMemo
 
 IDENTITY_MAX_LENGTH = 48
 
@@ -113,6 +114,7 @@ class HandshakeResult:
     identity: str
     registration_status: str
     lenient: bool
+    memo: ChargerMemo
 
 
 def station_authenticate(*, identity: str, password: str | None) -> HandshakeResult | None:
@@ -123,7 +125,16 @@ def station_authenticate(*, identity: str, password: str | None) -> HandshakeRes
     """
     station = (
         ChargingStation.objects.select_related("station_model")
-        .only("id", "identity", "password_hash", "registration_status", "station_model__lenient")
+        .only(
+            "id",
+            "identity",
+            "password_hash",
+            "registration_status",
+            "offline",
+            "vendor",
+            "model",
+            "station_model__lenient",
+        )
         .filter(identity=identity)
         .first()
     )
@@ -152,7 +163,33 @@ def station_authenticate(*, identity: str, password: str | None) -> HandshakeRes
         identity=station.identity,
         registration_status=station.registration_status,
         lenient=bool(station.station_model and station.station_model.lenient),
+        memo=_memo_for(station),
     )
+
+
+def _memo_for(station: ChargingStation) -> ChargerMemo:
+    """Read once per connection what the charger's routine frames will need."""
+    memo = ChargerMemo(
+        station_model_id=station.station_model_id,
+        vendor=station.vendor,
+        model=station.model,
+        offline=station.offline,
+        lenient=bool(station.station_model and station.station_model.lenient),
+    )
+    for row in Connector.objects.filter(station_id=station.pk).values(
+        "pk",
+        "connector_id",
+        "status",
+        "error_code",
+        "vendor_error_code",
+        "vendor_id",
+        "info",
+        "status_since",
+        "status_clock_trusted",
+    ):
+        connector_id = row.pop("connector_id")
+        memo.connectors[connector_id] = ConnectorMemo(**row, status_known=True)
+    return memo
 
 
 @dataclass(frozen=True)
@@ -174,13 +211,26 @@ def station_boot(
     meter_type: str = "",
     meter_serial_number: str = "",
     now: datetime | None = None,
+    memo: ChargerMemo | None = None,
 ) -> BootResult:
-    """Record a BootNotification and decide the registration answer."""
+    """Record a BootNotification and decide the registration answer.
+
+    The registration status is read afresh (an operator may have accepted the
+    charger since it connected); with the connection's memo the station's model
+    and connector 0 need no further reads when they did not change.
+    """
     now = now or timezone.now()
-    station_model, _ = StationModel.objects.get_or_create(vendor=vendor, model=model)
-    station = ChargingStation.objects.only("id", "registration_status").get(pk=station_id)
+    memo = memo if memo is not None else ChargerMemo()
+    status, lenient = (
+        ChargingStation.objects.filter(pk=station_id).values_list("registration_status", "station_model__lenient").get()
+    )
+    memo.lenient = bool(lenient)
+    if memo.station_model_id is None or (memo.vendor, memo.model) != (vendor, model):
+        station_model, _ = StationModel.objects.get_or_create(vendor=vendor, model=model)
+        memo.station_model_id, memo.lenient = station_model.pk, station_model.lenient
+        memo.vendor, memo.model = vendor, model
     ChargingStation.objects.filter(pk=station_id).update(
-        station_model=station_model,
+        station_model_id=memo.station_model_id,
         vendor=vendor,
         model=model,
         serial_number=serial_number,
@@ -193,12 +243,14 @@ def station_boot(
         last_message_at=now,
         heartbeat_interval=settings.OCPP_HEARTBEAT_INTERVAL_S,
     )
-    Connector.objects.get_or_create(station_id=station_id, connector_id=0)
-    if station.registration_status == RegistrationStatus.ACCEPTED:
+    if 0 not in memo.connectors:
+        connector, _ = Connector.objects.get_or_create(station_id=station_id, connector_id=0)
+        memo.connector_remember(0, connector.pk)
+    if status == RegistrationStatus.ACCEPTED:
         interval = settings.OCPP_HEARTBEAT_INTERVAL_S
     else:
         interval = settings.OCPP_PENDING_RETRY_INTERVAL_S
-    return BootResult(status=station.registration_status, interval=interval, lenient=station_model.lenient)
+    return BootResult(status=status, interval=interval, lenient=memo.lenient)
 
 
 def station_set_registration(*, station: ChargingStation, status: str) -> None:
