@@ -976,13 +976,16 @@ def default_steps(args, chargers: int) -> list[float]:
 
 
 def saturation_steps(args, shared: Shared, sampler: Sampler, workers, servers, chargers: int, steps) -> list[dict]:
-    """Raise the offered CALL rate step by step (shorter heartbeat and meter intervals, in the run's ratio)
-    until a step's p99 reaches --p99-limit, a CALL fails or a charger drops; measure each step after a
-    warm-up. Returns per step its offered rate, intervals, window, CPU seconds and the live verdict."""
+    """Raise the offered CALL rate step by step (shorter heartbeat and meter intervals, in the run's ratio),
+    measuring each step after a warm-up; stop at the first step where a CALL fails or a charger drops, or
+    after --saturation-patience steps in a row whose p99 reached --p99-limit (one slow step on a shared
+    machine may be someone else's load). Returns per step its offered rate, intervals, window, CPU seconds
+    and the live verdict."""
     ratio = args.meter_interval / args.heartbeat
     sessions = round(chargers * args.session_share)
     shared.slow_limit_ms.value = args.p99_limit
     rows = []
+    over_in_a_row = 0
     for k, rate in enumerate(steps, start=1):
         heartbeat_s = (chargers + (sessions / ratio if ratio else 0)) / rate
         meter_s = heartbeat_s * ratio
@@ -1021,7 +1024,8 @@ def saturation_steps(args, shared: Shared, sampler: Sampler, workers, servers, c
         verdict = "ok" if ok else "over the limit"
         log(f"saturation step {k}: {answered / (ended - started):.1f} CALLs/s answered, {slow} of {measured} "
             f"at or above {args.p99_limit:g} ms, {failed} failed, min held {min_held}: {verdict}")  # fmt: skip
-        if not ok:
+        over_in_a_row = 0 if ok else over_in_a_row + 1
+        if failed or min_held < chargers or over_in_a_row >= args.saturation_patience:
             break
     shared.step.value = 0
     return rows
@@ -1062,8 +1066,8 @@ def summarize_steps(stats: dict, rows: list[dict], p99_limit: float, target: str
         })  # fmt: skip
         if ok and (best is None or rate > best):
             best = rate
-    # Every step passed: the server was not saturated, and the best rate is only a lower bound.
-    saturated = any(not row["ok"] for row in out_rows)
+    # The last step passed: the server was not saturated, and the best rate is only a lower bound.
+    saturated = bool(out_rows) and not out_rows[-1]["ok"]
     return {"p99_limit_ms": p99_limit, "best_calls_per_s": best, "saturated": saturated, "steps": out_rows}
 
 
@@ -1347,7 +1351,7 @@ def format_saturation(result: dict, title: str = "saturation") -> list[str]:
             (row.get("cpu_ms_per_call") or {}).get("counted"), cpu.get("server"), cpu.get("client"), cpu.get("other"),
             "yes" if row["ok"] else "no",
         ])  # fmt: skip
-    bound = "" if result.get("saturated", True) else " (every step passed: not saturated, a lower bound)"
+    bound = "" if result.get("saturated", True) else " (the last step passed: not saturated, a lower bound)"
     return [
         f"{title}: highest CALLs/s answered with steady p99 < {result['p99_limit_ms']:g} ms and no failures: "
         f"{result['best_calls_per_s']}{bound}",
@@ -1558,6 +1562,9 @@ def parse_args(argv=None):
                              "--meter-interval times 1, 2, 4, ... 64)")  # fmt: skip
     parser.add_argument("--saturation-warmup", type=float, default=5,
                         help="seconds of each saturation step before it is measured (--step-duration)")  # fmt: skip
+    parser.add_argument("--saturation-patience", type=int, default=2,
+                        help="stop after this many steps in a row over --p99-limit (default 2); any failed "
+                             "CALL or lost charger stops at once")  # fmt: skip
     parser.add_argument("--db", default="env", choices=["env", "sqlite", "postgres"],
                         help="env: DATABASE_URL if set, else a fresh SQLite; "
                              "postgres: (re)create --pg-url's database")  # fmt: skip
