@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 
 from config.roles import PortalPermissionMixin
 from stations import selectors_usage as usage
-from stations.models import ConnectorStatus
+from stations.models import ConnectorStatus, ExclusionState, UptimeExclusion
 from stations.views_usage import hour_points
 from workorders.alerts.models import AlertSeverity
 from workorders.alerts.selectors import alerts_firing
@@ -327,6 +327,7 @@ class DashboardView(PortalPermissionMixin, TemplateView):
             uptime=figures.uptime,
             uptime_weeks=uptime_points(figures.uptime),
             uptime_floor=uptime_floor(figures.uptime),
+            exclusions_proposed=UptimeExclusion.objects.filter(state=ExclusionState.PROPOSED).count(),
         )
         return context
 

@@ -8,6 +8,7 @@ from config.dashboard import DashboardView, NetworkLiveView
 from config.views import home
 from stations import views as station_views
 from stations import views_usage
+from stations.uptime import views as uptime_views
 from support.urls import public_urlpatterns as charger_public_urls
 from workorders.views import kpis as kpi_views
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("analytics/", views_usage.AnalyticsView.as_view(), name="analytics"),
     # Before the stations' routes, whose <identity>/ would take "sites".
     path("stations/sites/<int:pk>/", views_usage.SiteDetailView.as_view(), name="site-detail"),
+    path("stations/uptime/exclusions/", uptime_views.UptimeExclusionsView.as_view(), name="uptime-exclusions"),
     path("stations/", include("stations.urls")),
     path("workorders/", include("workorders.urls")),
     path("billing/", include("billing.urls")),

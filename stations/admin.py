@@ -10,12 +10,14 @@ from stations.models import (
     DiagnosticsFile,
     FrameLog,
     IdTag,
+    MaintenanceWindow,
     MeterSample,
     PortUptimeDay,
     RegistrationStatus,
     RemoteCommand,
     Reservation,
     Site,
+    SiteOpeningHours,
     StationModel,
     StatusEvent,
     UptimeExclusion,
@@ -38,10 +40,41 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SiteOpeningHoursInline(admin.TabularInline):
+    """When the site is open, on its own clock; the nightly roll-up proposes the rest of each day
+    as "outside the site's operating hours" for an operator to confirm. No rows: always open."""
+
+    model = SiteOpeningHours
+    extra = 0
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "address", "time_zone"]
     search_fields = ["name", "address"]
+    inlines = [SiteOpeningHoursInline]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Scheduled maintenance; its time is proposed as an uptime exclusion (confirmed by an operator)."""
+
+    list_display = ["title", "starts_at", "ends_at", "site", "station", "connector", "created_by"]
+    search_fields = ["title", "station__identity", "site__name"]
+    raw_id_fields = ["station", "connector"]
+    fields = ["title", "starts_at", "ends_at", "site", "station", "connector"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        try:
+            made = uptime_exclusions.maintenance_window_schedule(
+                title=obj.title, starts_at=obj.starts_at, ends_at=obj.ends_at, by=request.user, site=obj.site,
+                station=obj.station, connector=obj.connector,
+            )  # fmt: skip
+        except uptime_exclusions.ExclusionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        obj.pk = made.pk
 
 
 @admin.register(StationModel)

@@ -197,13 +197,20 @@ def test_dashboard_lists_open_alerts_by_severity_with_links_to_the_alert_list(cl
     assert "CP-0 is offline" in page and "CP-1 is offline" in page and "CP-2 is offline" not in page
 
 
+def roll_up():
+    """As the nightly task and the beat leave the roll-ups: the last days whole, today so far."""
+    from stations.uptime import rollup
+
+    today = timezone.now().date()
+    rollup.uptime_rollup_days(first=today - timedelta(days=3), last=today - timedelta(days=1))
+    rollup.uptime_rollup_today()
+
+
 def test_history_wide_figures_are_the_roll_ups_plus_what_happened_since(client, actors):
     """Today is rolled up every few minutes; what starts after that is read from the history at
     once, what arrives late with an earlier time at the next roll-up."""
-    from stations.uptime import rollup
-
     site, [station] = network(1)
-    rollup.uptime_rollup_today()  # as the beat leaves it
+    roll_up()
     client.force_login(actors.operator)
     first = client.get(reverse("dashboard")).context
     connector = station.connectors.get(connector_id=1)
@@ -218,7 +225,7 @@ def test_history_wide_figures_are_the_roll_ups_plus_what_happened_since(client, 
 
     assert (first["by_time"].total_sessions, again["by_time"].total_sessions) == (2, 3)
     assert {t["key"]: t["value"] for t in again["tiles"]}["faulted"] == 1
-    rollup.uptime_rollup_today()
+    roll_up()
     assert client.get(reverse("dashboard")).context["by_time"].total_sessions == 5
 
 
@@ -273,13 +280,11 @@ def page_queries(client, url: str) -> int:
 def test_dashboard_query_count_does_not_grow_with_the_network(
     client, actors, incident_and_order, django_assert_num_queries
 ):
-    from stations.uptime import rollup
-
     site, _ = network(1)
     client.force_login(actors.operator)
     layout = layout_queries(client)
     cold_one = page_queries(client, reverse("dashboard"))
-    rollup.uptime_rollup_today()
+    roll_up()
     rolled_one = page_queries(client, reverse("dashboard"))
 
     network(12, site=site)
@@ -288,7 +293,7 @@ def test_dashboard_query_count_does_not_grow_with_the_network(
     # The uptime reads belong to stations.uptime: a fixed number for the month and the weeks.
     assert page_queries(client, reverse("dashboard")) == rolled_one <= layout + DASHBOARD_QUERIES
     assert cold_one <= layout + DASHBOARD_QUERIES
-    rollup.uptime_rollup_today()
+    roll_up()
     with django_assert_num_queries(rolled_one):
         assert client.get(reverse("dashboard")).status_code == 200
 

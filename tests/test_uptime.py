@@ -4,7 +4,7 @@ Every figure here is worked out by hand from the history the test writes; the su
 SQLite and PostgreSQL, and the same answers must come out of both.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -516,3 +516,152 @@ def test_today_is_read_from_its_roll_up_so_far_and_the_history_since(port):
     assert (found.period_s, found.outage_s) == (8 * 3600, 3 * 3600)
     assert (week.period_s, week.outage_s) == (8 * 3600, 3 * 3600)
     assert PortUptimeDay.objects.get(connector=port).outage_s == 2 * 3600  # 03:00–05:00 only
+
+
+# --- Maintenance windows and opening hours as sources of proposals ------------------------
+
+
+def test_a_maintenance_window_is_proposed_once_and_counts_once_confirmed(port, actors):
+    status(port, at(D1, "10:00"), "Faulted")
+    status(port, at(D1, "12:00"), "Available")
+    window = exclusions.maintenance_window_schedule(
+        title="Swap the cable", starts_at=at(D1, "09:30"), ends_at=at(D1, "11:00"), station=port.station,
+        by=actors.operator,
+    )  # fmt: skip
+
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 1
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 0
+    assert day_figures(port, D1).excluded_minutes == 0
+    proposal = exclusions.UptimeExclusion.objects.get()
+    assert (proposal.source, proposal.reason, proposal.source_key, proposal.notes) == (
+        ExclusionSource.MAINTENANCE_WINDOW, ExclusionReason.SCHEDULED_MAINTENANCE, f"maintenance:{window.pk}",
+        "Swap the cable",
+    )  # fmt: skip
+
+    exclusions.uptime_exclusion_confirm(exclusion=proposal, by=actors.operator, note="crew log checked")
+
+    assert (day_figures(port, D1).outage_minutes, day_figures(port, D1).excluded_minutes) == (120, 60)
+    assert list(proposal.changes.values_list("to_state", "by", "note")) == [
+        ("proposed", None, "Swap the cable"), ("confirmed", actors.operator.pk, "crew log checked"),
+    ]  # fmt: skip
+
+
+def test_time_outside_the_opening_hours_is_proposed_per_closed_spell_on_the_sites_clock(port, actors):
+    from stations.models import SiteOpeningHours
+
+    # Amsterdam (UTC+2 in October); open Mondays 07:00–22:00, closed on Tuesdays.
+    site = port.station.site
+    SiteOpeningHours.objects.create(site=site, weekday=1, opens="07:00", closes="22:00")
+    status(port, at(D1, "19:00"), "Faulted")  # 21:00 local
+    status(port, at(D1, "23:00"), "Available")  # 01:00 local, Tuesday
+
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 3
+    assert exclusions.uptime_proposals_collect(start=D1, end=D1 + timedelta(days=1)) == 0
+    spells = list(exclusions.UptimeExclusion.objects.order_by("starts_at").values_list("starts_at", "ends_at"))
+    assert spells == [
+        (at(D1, "00:00") - timedelta(hours=2), at(D1, "05:00")),  # Monday 00:00–07:00 local
+        (at(D1, "20:00"), at(D1, "22:00")),  # Monday 22:00–24:00 local
+        (at(D1, "22:00"), at(D1, "22:00") + timedelta(days=1)),  # all of Tuesday
+    ]
+    for proposal in exclusions.UptimeExclusion.objects.all():
+        assert (proposal.site_id, proposal.reason) == (site.pk, ExclusionReason.OUTSIDE_OPERATING_HOURS)
+        exclusions.uptime_exclusion_confirm(exclusion=proposal, by=actors.operator)
+
+    # 19:00–23:00 UTC down; 20:00–23:00 UTC the site was closed.
+    assert (day_figures(port, D1).outage_minutes, day_figures(port, D1).excluded_minutes) == (240, 180)
+
+
+def test_closed_spells_follow_the_clock_change():
+    from zoneinfo import ZoneInfo
+
+    from stations.uptime.sources import closed_spells
+
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    # Sunday 25 October 2026 has 25 hours in Amsterdam: open 07:00–22:00 leaves 10 hours closed.
+    spells = closed_spells(date(2026, 10, 25), amsterdam, [(time(7), time(22))])
+
+    assert spells == [
+        (datetime(2026, 10, 24, 22, tzinfo=UTC), datetime(2026, 10, 25, 6, tzinfo=UTC)),
+        (datetime(2026, 10, 25, 21, tzinfo=UTC), datetime(2026, 10, 25, 23, tzinfo=UTC)),
+    ]
+    assert closed_spells(date(2026, 10, 26), amsterdam, [(time(0), time(0))]) == []
+
+
+def test_the_nightly_roll_up_proposes_from_maintenance_windows(actors):
+    from django.utils import timezone
+
+    from stations import tasks
+
+    yesterday = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    station = StationFactory(identity="UP-W")
+    ConnectorFactory(station=station, connector_id=1)
+    exclusions.maintenance_window_schedule(
+        title="Firmware", starts_at=yesterday + timedelta(hours=2), ends_at=yesterday + timedelta(hours=3),
+        station=station, by=actors.operator,
+    )  # fmt: skip
+
+    tasks.uptime_rollup_recent.delay()
+
+    assert exclusions.UptimeExclusion.objects.get().state == ExclusionState.PROPOSED
+
+
+def test_a_window_needs_a_title_one_scope_and_a_length(port, actors):
+    for kwargs in (
+        {"title": " ", "starts_at": D1, "ends_at": at(D1, "01:00"), "station": port.station},
+        {"title": "x", "starts_at": D1, "ends_at": D1, "station": port.station},
+        {"title": "x", "starts_at": D1, "ends_at": at(D1, "01:00")},
+        {"title": "x", "starts_at": D1, "ends_at": at(D1, "01:00"), "station": port.station, "connector": port},
+    ):
+        with pytest.raises(exclusions.ExclusionError):
+            exclusions.maintenance_window_schedule(by=actors.operator, **kwargs)
+
+
+# --- The operators' page ------------------------------------------------------------------
+
+
+def test_operators_confirm_picked_proposals_and_schedule_windows_on_their_page(
+    port, actors, client, django_assert_num_queries
+):
+    from django.urls import reverse
+
+    from stations.models import MaintenanceWindow
+
+    for n in range(3):
+        exclusions.uptime_exclusion_propose(
+            proposal=uptime_sources.ExclusionProposal(
+                key=f"test:{n}", reason=ExclusionReason.SCHEDULED_MAINTENANCE,
+                source=ExclusionSource.MAINTENANCE_WINDOW, starts_at=at(D1, f"0{n}:00"), ends_at=at(D1, f"0{n}:30"),
+                station_id=port.station_id,
+            )
+        )  # fmt: skip
+    url = reverse("uptime-exclusions")
+    client.force_login(actors.dispatcher)
+    assert client.get(url).status_code == 403
+    client.force_login(actors.operator)
+    client.get(url)
+    with django_assert_num_queries(10):  # session, user, permissions, its reads; not per proposal
+        page = client.get(url)
+    assert page.status_code == 200 and 'id="proposed-total">3<' in page.content.decode()
+    first, second, third = exclusions.UptimeExclusion.objects.order_by("starts_at")
+
+    client.post(url, {"action": "confirm", "exclusion": [first.pk, second.pk], "note": "seen the log"})
+    client.post(url, {"action": "reject", "exclusion": [third.pk, first.pk]})
+
+    states = dict(exclusions.UptimeExclusion.objects.values_list("pk", "state"))
+    assert states == {first.pk: "confirmed", second.pk: "confirmed", third.pk: "rejected"}
+    assert list(first.changes.values_list("to_state", "by", "via", "note"))[-1] == (
+        "confirmed", actors.operator.pk, "portal", "seen the log",
+    )  # fmt: skip
+    answer = client.post(
+        url,
+        {"action": "schedule", "title": "New RCD", "starts_at": "2026-12-10T08:00", "ends_at": "2026-12-10T10:00",
+         "station": "UP-1", "connector_id": "1"},
+    )  # fmt: skip
+    assert answer.status_code == 302
+    window = MaintenanceWindow.objects.get()
+    assert (window.connector, window.station, window.created_by, window.starts_at) == (
+        port, None, actors.operator, datetime(2026, 12, 10, 8, tzinfo=UTC),
+    )  # fmt: skip
+    refused = client.post(url, {"action": "schedule", "title": "x", "starts_at": "2026-12-10T08:00",
+                                "ends_at": "2026-12-10T07:00", "station": "NOPE"})  # fmt: skip
+    assert refused.status_code == 400 and MaintenanceWindow.objects.count() == 1

@@ -1,5 +1,9 @@
 """Uptime exclusions: recorded by operators, proposed by the system and confirmed by operators.
 
+The system proposes from maintenance windows and a site's opening hours (sources.py) and from
+whatever other apps register (preventive work orders' time on site); the nightly roll-up task
+collects the proposals before it rolls the days up.
+
 Every move is an UptimeExclusionChange row with who, when and why, written in the same
 transaction; a confirmed or withdrawn exclusion has its days' roll-ups recomputed after commit.
 """
@@ -15,11 +19,14 @@ from stations.models import (
     ExclusionReason,
     ExclusionSource,
     ExclusionState,
+    MaintenanceWindow,
     Site,
     UptimeExclusion,
     UptimeExclusionChange,
 )
 from stations.services import uptime_sources
+
+from . import sources
 
 TRANSITIONS = {
     ExclusionState.PROPOSED: {ExclusionState.CONFIRMED, ExclusionState.REJECTED},
@@ -116,12 +123,37 @@ def uptime_exclusion_propose(
 
 
 def uptime_proposals_collect(*, start: datetime, end: datetime, now: datetime | None = None) -> int:
-    """Ask every registered source for proposals overlapping [start, end); returns how many are new."""
+    """Ask stations' own sources (maintenance windows, opening hours) and every registered one
+    (preventive work orders) for proposals overlapping [start, end); returns how many are new."""
     created = 0
-    for proposal in uptime_sources.exclusion_proposals(start, end):
+    for proposal in [*sources.proposals(start, end), *uptime_sources.exclusion_proposals(start, end)]:
         _, new = uptime_exclusion_propose(proposal=proposal, via="worker: uptime proposals", now=now)
         created += new
     return created
+
+
+def maintenance_window_schedule(
+    *,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    by,
+    site: Site | None = None,
+    station: ChargingStation | None = None,
+    connector: Connector | None = None,
+) -> MaintenanceWindow:
+    """Scheduled maintenance: the nightly roll-up proposes its time as an exclusion for an
+    operator to confirm (scheduling it is not confirming that the outage was the maintenance)."""
+    if not title.strip():
+        raise ExclusionError("name the maintenance")
+    _check(
+        reason=ExclusionReason.SCHEDULED_MAINTENANCE, starts_at=starts_at, ends_at=ends_at,
+        scopes=[site, station, connector],
+    )  # fmt: skip
+    return MaintenanceWindow.objects.create(
+        title=title.strip(), starts_at=starts_at, ends_at=ends_at, site=site, station=station, connector=connector,
+        created_by=by,
+    )  # fmt: skip
 
 
 def _move(*, exclusion: UptimeExclusion, to: str, by, note: str, via: str, now: datetime | None) -> UptimeExclusion:
