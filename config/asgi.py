@@ -13,8 +13,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.request_limits import RequestBodyLimit  # noqa: E402
 from stations.routing import websocket_urlpatterns  # noqa: E402
-from stations.services import live  # noqa: E402
+from stations.services import events, live  # noqa: E402
 from stations.services.frame_log import flush_all  # noqa: E402
+from stations.tasks import status_events_hand_over  # noqa: E402
 from stations.uploads_asgi import DiagnosticsUploadGuard, is_upload_path  # noqa: E402
 from support.routing import websocket_urlpatterns as support_websocket_urlpatterns  # noqa: E402
 
@@ -32,10 +33,12 @@ async def lifespan(scope, receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             live.attach_to_server_loop(asyncio.get_running_loop())
+            events.attach_to_server_loop(asyncio.get_running_loop(), status_events_hand_over)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:
                 await flush_all()
+                await events.flush_status_events(status_events_hand_over)
             except Exception:
                 logger.exception("could not flush the frame log at shutdown")
             await send({"type": "lifespan.shutdown.complete"})

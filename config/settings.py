@@ -489,6 +489,8 @@ FRAME_LOG_RETENTION_DAYS = env_int("FRAME_LOG_RETENTION_DAYS", 90, minimum=1)
 FRAME_LOG_FLUSH_INTERVAL_S = env_float("FRAME_LOG_FLUSH_INTERVAL_S", 0.2)
 LAST_SEEN_FLUSH_INTERVAL_S = env_float("LAST_SEEN_FLUSH_INTERVAL_S", 2.0)
 LIVE_PUSH_INTERVAL_S = env_float("LIVE_PUSH_INTERVAL_S", 0.5)
+# The OCPP server hands committed status events to the workers in one task this often.
+STATUS_FAN_OUT_INTERVAL_S = env_float("STATUS_FAN_OUT_INTERVAL_S", 0.2)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 _CELERY_ROUTINE_LEVEL = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"

@@ -8,8 +8,19 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from stations.models import ChargingStation
-from stations.services import commands, frame_log, liveness
+from stations.services import commands, events, frame_log, liveness
 from stations.uptime import exclusions, rollup
+
+
+@shared_task(acks_late=True)
+def status_events_fan_out(event_ids: list[int]) -> int:
+    """Status events the OCPP server committed, handed over in one batch: each listener enqueues its own work."""
+    events.status_events_fan_out(event_ids)
+    return len(event_ids)
+
+
+def status_events_hand_over(event_ids: list[int]) -> None:
+    status_events_fan_out.delay(event_ids)
 
 
 @shared_task(acks_late=True)

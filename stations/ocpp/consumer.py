@@ -107,7 +107,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """Check the charger's password, accept the socket and take the station over."""
         credentials = basic_auth(self.scope)
         password = credentials[1] if credentials and credentials[0] == identity else None
-        result = await db(registration.station_authenticate, identity=identity, password=password)
+        connection_id = uuid.uuid4().hex
+        result = await db(registration.station_open, identity=identity, password=password, connection_id=connection_id)
         if result is None:
             auth_throttle.failed(address)
             logger.info("refused %s: unknown identity or wrong password", identity)
@@ -120,7 +121,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             lenient=result.lenient,
             memo=result.memo,
         )
-        self.connection_id = uuid.uuid4().hex
+        self.connection_id = connection_id
         self.group = commands.station_group(result.station_id)
         # Our own CALLs go out one at a time (OCPP allows one outstanding per
         # side) from a task of their own, started with the first command, so
@@ -145,12 +146,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.replaced_while_opening:
             await self.close(code=CLOSE_REPLACED)
             return
-        await db(
-            liveness.station_connected,
-            station_id=result.station_id,
-            connection_id=self.connection_id,
-            was_offline=result.memo.offline,
-        )
         if self.conn.registration_status != RegistrationStatus.ACCEPTED:
             self.boot_deadline = asyncio.get_running_loop().call_later(settings.OCPP_BOOT_TIMEOUT_S, self._boot_overdue)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from stations.models import ChargingStation, Connector, RegistrationStatus, Site, StationModel
 
-from . import credentials
+from . import credentials, liveness
 from .charger_memo import ChargerMemo, ConnectorMemo
 
 IDENTITY_MAX_LENGTH = 48
@@ -165,6 +165,17 @@ def station_authenticate(*, identity: str, password: str | None) -> HandshakeRes
         lenient=bool(station.station_model and station.station_model.lenient),
         memo=_memo_for(station),
     )
+
+
+def station_open(*, identity: str, password: str | None, connection_id: str) -> HandshakeResult | None:
+    """A charger's handshake: check it and let this connection take the station over,
+    in one trip to a database thread (a reconnect storm is thousands of these)."""
+    result = station_authenticate(identity=identity, password=password)
+    if result is not None:
+        liveness.station_connected(
+            station_id=result.station_id, connection_id=connection_id, was_offline=result.memo.offline
+        )
+    return result
 
 
 def _memo_for(station: ChargingStation) -> ChargerMemo:
