@@ -7,6 +7,10 @@ same port (LEAD over the port's events, ordered by arrival), the last one up to
 the end of the period. Intervals are clipped to the period; the event before
 the period's start says what the port was doing when it began.
 
+Whole days are read from the daily roll-ups (stations/uptime/rollup.py builds them with the
+`*_live` functions here, so both agree); only the rest, normally the minutes since today's last
+roll-up, is computed from the history.
+
 Times are turned into seconds since the epoch inside the query (`Epoch`), so
 the arithmetic after that is plain numbers and the same SQL runs on SQLite
 and PostgreSQL. Ports are connectors 1 and up: connector 0 speaks for the

@@ -15,8 +15,12 @@
 - Confirmed exclusions (exclusions.py) take outage time out, never up time; overlapping ones
   count once.
 
-Where to look: `rules.py` (what counts), `history.py` (the database computation with window
-functions), `selectors.py` (port_uptime, uptime_report, session_success), `rollup.py` (the daily
-PortUptimeDay rows), `exclusions.py` (exclusions and their audit trail), `evchart.py` (EV-ChART).
+Where to look: `rules.py` (what counts, and what a failed session is for every app),
+`history.py` (the database computation with window functions), `selectors.py` (port_uptime,
+uptime_report, network_uptime), `rollup.py` (the daily PortUptimeDay rows and, from
+`usage_rollup.py`, the usage ones; today rolled up as far as now every few minutes), `days.py`
+(which part of a period comes from roll-ups and which from history), `exclusions.py`
+(exclusions, their audit trail, maintenance windows), `sources.py` (proposals from maintenance
+windows and opening hours), `views.py` (the operators' page), `evchart.py` (EV-ChART).
 Days are UTC days.
 """
