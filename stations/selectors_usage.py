@@ -19,7 +19,8 @@ whole station and is not a place a car can charge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -143,6 +144,29 @@ def _intervals_sql(start: datetime, end: datetime, ports: QuerySet[Connector]) -
     return sql, [s, s, e, e, *params]
 
 
+INTERVALS_TABLE = "usage_rollup_intervals"
+
+
+@contextmanager
+def intervals_table(start: datetime, end: datetime) -> Iterator[tuple[str, list]]:
+    """Every port's intervals of [start, end) computed once into a temporary table, for the
+    several aggregates a roll-up makes of the same day (each would read the history again)."""
+    sql, params = _intervals_sql(start, end, _ports())
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {INTERVALS_TABLE}")
+        # A fixed name and the ORM's compiled query; values travel as parameters.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {INTERVALS_TABLE} AS SELECT * FROM ({sql}) AS iv WHERE t1 > t0",  # noqa: S608
+            params,
+        )
+        cursor.execute(f"ANALYZE {INTERVALS_TABLE}")
+    try:
+        yield f"SELECT * FROM {INTERVALS_TABLE}", []  # noqa: S608 - a fixed name
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {INTERVALS_TABLE}")
+
+
 def _fetch(sql: str, params: Iterable) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
@@ -213,12 +237,18 @@ STATE_COLUMNS = {
 
 
 def utilisation_live(
-    *, start: datetime, end: datetime, by: str = "station", ports: QuerySet[Connector] | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "station",
+    ports: QuerySet[Connector] | None = None,
+    intervals: tuple[str, list] | None = None,
 ) -> dict[int, Utilisation]:
-    """`utilisation` computed from the history alone (what the roll-ups store per day). One query."""
+    """`utilisation` computed from the history alone (what the roll-ups store per day), or from
+    `intervals` already computed (`intervals_table`). One query."""
     if end <= start:
         return {}
-    intervals, params = _intervals_sql(start, end, _ports() if ports is None else ports)
+    intervals, params = intervals or _intervals_sql(start, end, _ports() if ports is None else ports)
     key = GROUP_COLUMNS[by]
     # PostgreSQL reads GROUP BY 0 as a column position: the network is grouped by state alone.
     group = f"{key}, state" if by != "network" else "state"
@@ -416,9 +446,11 @@ def usage_by_time(
     return UsageByTime(cells)
 
 
-def state_seconds_by_hour(*, start: datetime, end: datetime) -> list[tuple[int | None, datetime, str, float]]:
+def state_seconds_by_hour(
+    *, start: datetime, end: datetime, intervals: tuple[str, list] | None = None
+) -> list[tuple[int | None, datetime, str, float]]:
     """(site id, UTC hour, usage state, seconds) of every site's ports over [start, end), the
-    history cut at each UTC hour. One query."""
+    history (or `intervals` already computed) cut at each UTC hour. One query."""
     first = start.replace(minute=0, second=0, microsecond=0)
     hours = []
     cursor = first
@@ -427,7 +459,7 @@ def state_seconds_by_hour(*, start: datetime, end: datetime) -> list[tuple[int |
         cursor += timedelta(hours=1)
     if not hours:
         return []
-    intervals, params = _intervals_sql(start, end, _ports())
+    intervals, params = intervals or _intervals_sql(start, end, _ports())
     # Hour boundaries as parameters: one row per hour, the same statement on SQLite and PostgreSQL.
     table = " UNION ALL ".join(["SELECT %s AS n, %s AS hs, %s AS he"] * len(hours))
     bounds = [value for n, h in enumerate(hours) for value in (n, _epoch(h), _epoch(h) + 3600.0)]
@@ -552,7 +584,9 @@ def busy_totals(spans: list[BusySpan]) -> tuple[int, float, float]:
     return periods, seconds, longest
 
 
-def busy_periods(*, start: datetime, end: datetime, site_id: int | None = None) -> dict[int, list[tuple[float, float]]]:
+def busy_periods(
+    *, start: datetime, end: datetime, site_id: int | None = None, intervals: tuple[str, list] | None = None
+) -> dict[int, list[tuple[float, float]]]:
     """Per site, the periods (epoch seconds) in [start, end) in which every one of its ports was
     occupied (charging or held) at the same time.
 
@@ -563,17 +597,18 @@ def busy_periods(*, start: datetime, end: datetime, site_id: int | None = None) 
     period is a run of consecutive instants where that number reaches the
     site's port count. One query. The occupied intervals are MATERIALIZED: both halves of the
     UNION read them, and computing the window over the history twice doubled the time.
+    `intervals` already computed (`intervals_table`, every port) may stand in for the history.
     """
     if end <= start:
         return {}
     ports = _ports(site_id=site_id).filter(station__site__isnull=False)
-    intervals, params = _intervals_sql(start, end, ports)
+    intervals, params = intervals or _intervals_sql(start, end, ports)
     port_counts, count_params = _port_counts(ports).query.sql_with_params()
     busy = ", ".join(["%s"] * len(BUSY_STATES))
     sql = f"""
         WITH occupied AS MATERIALIZED (
             SELECT site_ref, t0, t1 FROM ({intervals}) AS intervals
-            WHERE t1 > t0 AND state IN ({busy})
+            WHERE t1 > t0 AND state IN ({busy}) AND site_ref IS NOT NULL
         ),
         changes AS (
             SELECT site_ref, t, SUM(d) AS d FROM (

@@ -20,9 +20,14 @@ class UsageRows:
 
 def usage_rows(*, day: date, start: datetime, end: datetime) -> UsageRows:
     """The roll-up rows of [start, end), all inside `day`."""
+    with usage.intervals_table(start, end) as intervals:
+        return _rows(day=day, start=start, end=end, intervals=intervals)
+
+
+def _rows(*, day: date, start: datetime, end: datetime, intervals: tuple[str, list]) -> UsageRows:
     found = UsageRows()
     stations = dict(Connector.objects.values_list("pk", "station_id"))
-    by_port = usage.utilisation_live(start=start, end=end, by="port")
+    by_port = usage.utilisation_live(start=start, end=end, by="port", intervals=intervals)
     sessions = {
         row["connector_id"]: row
         for row in ChargingSession.objects.filter(start_at__gte=start, start_at__lt=end)
@@ -43,10 +48,10 @@ def usage_rows(*, day: date, start: datetime, end: datetime) -> UsageRows:
                 **{column: round(seconds.get(state, 0)) for state, column in usage.STATE_COLUMNS.items()},
             )
         )
-    found.hours = _hour_rows(day=day, start=start, end=end)
+    found.hours = _hour_rows(day=day, start=start, end=end, intervals=intervals)
     counts = dict(usage._port_counts(usage._ports().filter(station__site__isnull=False)).values_list("site_key", "n"))
     begins, ends = start.timestamp(), end.timestamp()
-    for site, periods in usage.busy_periods(start=start, end=end).items():
+    for site, periods in usage.busy_periods(start=start, end=end, intervals=intervals).items():
         span = usage.BusySpan.of(begins, ends, periods)
         found.busy.append(
             SiteBusyDay(
@@ -63,7 +68,7 @@ def usage_rows(*, day: date, start: datetime, end: datetime) -> UsageRows:
     return found
 
 
-def _hour_rows(*, day: date, start: datetime, end: datetime) -> list[SiteUsageHour]:
+def _hour_rows(*, day: date, start: datetime, end: datetime, intervals: tuple[str, list]) -> list[SiteUsageHour]:
     """Per site and local (weekday, hour): sessions by their start on the site's clock, and the
     seconds per state of each UTC hour under the local hour it begins in."""
     zones = usage.site_zones()
@@ -89,7 +94,7 @@ def _hour_rows(*, day: date, start: datetime, end: datetime) -> list[SiteUsageHo
         found.sessions += row["n"]
         found.energy_wh += int(row["e"])
     columns = usage.STATE_COLUMNS
-    for site, hour, state, seconds in usage.state_seconds_by_hour(start=start, end=end):
+    for site, hour, state, seconds in usage.state_seconds_by_hour(start=start, end=end, intervals=intervals):
         local = hour.astimezone(zones.get(site) or usage._portal_zone())
         found = cell(site, local.isoweekday(), local.hour)
         column = columns.get(usage.UsageState(state), "unknown_s")
