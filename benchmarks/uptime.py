@@ -47,6 +47,12 @@ def parse_args():
     parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/evops_uptimebench")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="the history already in the database of --pg-url (one kept with --keep): roll up and time, "
+        "write nothing else, drop nothing",
+    )
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args()
 
@@ -146,19 +152,40 @@ def build(args, first_day: datetime) -> tuple[int, float]:
     return rows, time.monotonic() - started
 
 
+def existing(args) -> tuple[datetime, int]:
+    """The first day and the number of status events of a history already written."""
+    from django.core.management import call_command
+    from django.db.models import Min
+
+    from stations.models import Connector, StatusEvent
+
+    call_command("migrate", verbosity=0)
+    first = StatusEvent.objects.aggregate(first=Min("received_at"))["first"]
+    args.ports = Connector.objects.filter(connector_id__gt=0).count()
+    return first.replace(hour=0, minute=0, second=0, microsecond=0), StatusEvent.objects.count()
+
+
 def main() -> None:
     args = parse_args()
-    Environment._pg_execute(args.pg_url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}")
+    if args.reuse:
+        args.keep = True
+    else:
+        Environment._pg_execute(args.pg_url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}")
     try:
         setup_django(args)
         from stations.uptime import rollup
         from stations.uptime.selectors import port_windows_live, uptime_report
 
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        first_day = today - timedelta(days=args.days)
-        rows, took = build(args, first_day)
-        print(f"history: {args.ports} ports, {args.days} days, {rows:,} status events written in {took:.1f} s "
-              f"({rows / took:,.0f} rows/s)")  # fmt: skip
+        if args.reuse:
+            first_day, rows = existing(args)
+            args.days = (today - first_day).days
+            print(f"history: {args.ports} ports, {args.days} days, {rows:,} status events already written")
+        else:
+            first_day = today - timedelta(days=args.days)
+            rows, took = build(args, first_day)
+            print(f"history: {args.ports} ports, {args.days} days, {rows:,} status events written in {took:.1f} s "
+                  f"({rows / took:,.0f} rows/s)")  # fmt: skip
 
         per_day = []
         started = time.monotonic()
