@@ -27,7 +27,8 @@ One run:
       driver      CX009 (`--driver-share` of the fleet), the driver's: closed, no truck;
 5. measures from that instant until every incident has its final decision (closed, or
    dispatched with a work order) and prints the time to the last decision, decisions/s,
-   per-incident time to decision (p50/p95/p99), outcomes per fault group, remote commands
+   per-incident time to decision (p50/p95/p99), the delay from each incident's remediation
+   window closing to its truck-roll decision (p50/p99/max), outcomes per fault group, remote commands
    sent and their outcomes, and every error seen (charger CALLERRORs and timeouts, error
    lines in the server and worker logs, incidents left without a decision).
 
@@ -385,7 +386,7 @@ def queued_tasks() -> int | None:
         return None
 
 
-def collect(since, plan: dict[str, str]) -> dict:
+def collect(since, plan: dict[str, str], args) -> dict:
     """Per-incident outcome and time to decision, commands sent and their outcomes."""
     from django.db.models import Count, Min
 
@@ -416,6 +417,7 @@ def collect(since, plan: dict[str, str]) -> dict:
         if decided is not None:
             to_decision.append((decided - since).total_seconds())
             group_times.setdefault(plan.get(identity, "?"), []).append(to_decision[-1])
+    after_window = windows_closed(since, args)
     commands = RemoteCommand.objects.filter(station__identity__startswith=PREFIX, created_at__gte=since)
     by_command = Counter(
         {f"{a} {s}": n for a, s, n in commands.values_list("action", "status").annotate(n=Count("pk"))}
@@ -429,10 +431,61 @@ def collect(since, plan: dict[str, str]) -> dict:
         "group_times": group_times,
         "to_decision": to_decision,
         "to_open": to_open,
+        "after_window": after_window,
         "commands": dict(by_command),
         "work_orders": orders.count(),
         "work_orders_unassigned": orders.filter(technician__isnull=True).count(),
     }
+
+
+def windows_closed(since, args) -> dict[str, list[float]]:
+    """Per incident decided at a check (a truck roll, or closed as not the equipment's), seconds
+    from its remediation window closing to the decision, by outcome.
+
+    The window closes when its last wait is over: `--grace-s` after the incident opened when no
+    remote step ran, else `--wait-s` after the last step was sent, or when the charger's answer
+    to that step came (or its timeout passed), whichever is later, since no step is judged
+    before its answer. Incidents the charger closed itself by reporting recovery have no window
+    to wait for and are not counted here."""
+    from datetime import timedelta
+
+    from django.db.models import Max, Min
+
+    from workorders.models import Incident, IncidentStep
+
+    incidents = Incident.objects.filter(station__identity__startswith=PREFIX, opened_at__gte=since)
+    decided = {
+        pk: (outcome, opened_at, closed_at or order_at)
+        for pk, outcome, opened_at, closed_at, order_at in incidents.filter(status__in=["dispatched", "closed"])
+        .exclude(resolution__in=["remote", "self_cleared"])
+        .annotate(order_at=Min("work_orders__created_at"))
+        .values_list("pk", "status", "opened_at", "closed_at", "order_at")
+    }
+    last_wait = dict(
+        IncidentStep.objects.filter(incident_id__in=decided, kind="wait")
+        .values("incident_id")
+        .annotate(at=Max("at"))
+        .values_list("incident_id", "at")
+    )
+    answered: dict[int, object] = {}
+    for incident_id, sent_at, created_at, completed_at, timeout_s in IncidentStep.objects.filter(
+        incident_id__in=last_wait, kind="command", command__isnull=False
+    ).values_list(
+        "incident_id", "command__sent_at", "command__created_at", "command__completed_at", "command__timeout_s"
+    ):
+        ended = completed_at or (sent_at or created_at) + timedelta(seconds=timeout_s)
+        answered[incident_id] = max(answered.get(incident_id, ended), ended)
+    delays: dict[str, list[float]] = {}
+    for pk, (outcome, opened_at, decided_at) in decided.items():
+        if decided_at is None:
+            continue
+        if pk in last_wait:
+            closes = last_wait[pk] + timedelta(seconds=args.wait_s)
+            closes = max(closes, answered.get(pk, closes))
+        else:
+            closes = opened_at + timedelta(seconds=args.grace_s)
+        delays.setdefault(outcome, []).append((decided_at - closes).total_seconds())
+    return delays
 
 
 def report(
@@ -459,6 +512,14 @@ def report(
         print(f"time to decision per incident: p50 {percentile(decisions, 50):.2f} s  "
               f"p95 {percentile(decisions, 95):.2f} s  p99 {percentile(decisions, 99):.2f} s  "
               f"mean {statistics.mean(decisions):.2f} s")  # fmt: skip
+    after = [d for values in result["after_window"].values() for d in values]
+    if after:
+        print(f"decision after its window closed, per incident ({len(after)} truck rolls and not-equipment "
+              f"closes): p50 {percentile(after, 50):.2f} s  p99 {percentile(after, 99):.2f} s  "
+              f"max {max(after):.2f} s")  # fmt: skip
+        for outcome, values in sorted(result["after_window"].items()):
+            print(f"  {outcome:<10} {len(values)}: p50 {percentile(values, 50):.2f} s  "
+                  f"p99 {percentile(values, 99):.2f} s  max {max(values):.2f} s")  # fmt: skip
     labels = {"remote": "remote", "dispatched": "dispatched", "not_equipment": "not_equipment",
               "self_cleared": "self_cleared"}  # fmt: skip
     outcomes = result["outcomes"]
@@ -500,6 +561,12 @@ def report(
         "p50_s": percentile(decisions, 50) if decisions else None,
         "p95_s": percentile(decisions, 95) if decisions else None,
         "p99_s": percentile(decisions, 99) if decisions else None,
+        "after_window_s": {
+            "p50": percentile(after, 50) if after else None,
+            "p99": percentile(after, 99) if after else None,
+            "max": max(after) if after else None,
+            "count": len(after),
+        },
         "outcomes": outcomes,
         "by_group": result["by_group"],
         "commands": result["commands"],
@@ -593,7 +660,7 @@ def main() -> int:
         cpu.stop()
         profile = run.profile_stop()
         time.sleep(1)
-        result = collect(since, plan)
+        result = collect(since, plan, args)
         run.fleet_send("stop")
         fleet_stats = run.fleet_event("stopped", timeout=60)
         run.stop_all()

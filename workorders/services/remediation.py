@@ -1,20 +1,25 @@
 """Remote remediation: try the playbook's remote steps, then decide on a truck roll.
 
-An incident is advanced when its `next_check_at` comes due (a periodic sweep
-hands each due incident to a worker). One advance does one thing: close the
-incident if the charger recovered, run the next remote step and wait, or
-decide. Every step is keyed in the timeline, so a worker that dies and whose
-task is retried never sends the same step twice.
+An incident is advanced when its `next_check_at` comes due: whoever sets it
+also schedules a check for that moment (workorders.tasks), and a periodic sweep
+hands over any incident whose check was lost. One advance does one thing:
+close the incident if the charger recovered, send the next remote step, wait
+longer for an answer the charger still owes, or decide. No advance waits for a
+charger: a step is sent and the advance returns with the time of its next
+check; the OCPP server records the answer on the command row when it comes.
+Every step is keyed in the timeline, so a worker that dies and whose task is
+retried never sends the same step twice.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from stations.models import Connector, FrameLog
+from stations.models import OPEN_COMMAND_STATUSES, CommandStatus, Connector, FrameLog, RemoteCommand
 from stations.services import command_catalogue, commands
 from workorders.models import (
     Incident,
@@ -32,6 +37,13 @@ from . import dispatch, incident_lifecycle, incidents, lifecycle
 # A claimed incident is left alone this long; a worker that died lets it come due again.
 LEASE = timedelta(minutes=5)
 VIA = "remediation"
+# A command is given this long past its own timeout before nobody is expected to answer it
+# (the server's expiry uses the same margin).
+ANSWER_GRACE = timedelta(seconds=5)
+# While a charger still owes a step's answer, the incident is looked at again after half the
+# time the command has waited so far, at least this long after: answers that come at once are
+# seen at once, and a silent charger costs a few checks, not one a second.
+ANSWER_RECHECK_MIN = timedelta(seconds=1)
 
 
 def incidents_claim_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -44,16 +56,30 @@ def incidents_claim_due(*, now: datetime | None = None, limit: int = 500) -> lis
         .values_list("pk", "next_check_at")[:limit]
     )
     claimed = []
-    for pk, due_at in due:
-        if Incident.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + LEASE):
-            claimed.append(pk)
+    # One transaction for the batch: SQLite takes its write lock once, not once per incident.
+    with transaction.atomic():
+        for pk, due_at in due:
+            if Incident.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + LEASE):
+                claimed.append(pk)
     return claimed
+
+
+def incident_claim(*, incident_id: int, due_at: datetime, now: datetime | None = None) -> bool:
+    """Take one incident for the check scheduled at `due_at`, the sweep's way (compare-and-swap
+    on next_check_at). False when the sweep or another check took it first, or it moved on."""
+    now = now or timezone.now()
+    this_check = Incident.objects.filter(pk=incident_id, next_check_at=due_at).exclude(status=IncidentStatus.CLOSED)
+    # Read first: a check someone else took is common (the sweep runs too), and an update
+    # that matches nothing still waits for SQLite's write lock.
+    return this_check.exists() and bool(this_check.update(next_check_at=now + LEASE))
 
 
 @dataclass(frozen=True)
 class Advance:
     action: str  # "closed", "step", "dispatched", "waiting", "nothing"
     reason: str
+    # When the incident is to be looked at next (its next_check_at), for the caller to schedule.
+    next_check_at: datetime | None = None
 
 
 def _healthy_now(connector: Connector) -> bool:
@@ -84,6 +110,14 @@ def incident_advance(*, incident_id: int, now: datetime | None = None) -> Advanc
             incident=incident, resolution=IncidentResolution.NOT_EQUIPMENT, reason=plan.reason, now=now
         )
         return Advance("closed", "not equipment")
+    recheck_at = _awaiting_answer_until(incident, now=now)
+    if recheck_at is not None:
+        # The window after a step closes once the charger has answered it (or could no longer):
+        # a step is not judged, nor the next one sent, on a command still in flight.
+        moved = Incident.objects.filter(pk=incident.pk, status=incident.status).update(next_check_at=recheck_at)
+        if not moved:
+            return Advance("nothing", "moved on meanwhile (recovered or dispatched)")
+        return Advance("waiting", "the charger has not answered the last step yet", next_check_at=recheck_at)
     if plan.kind == incident_lifecycle.NextKind.TRUCK_ROLL:
         return _truck_roll(incident, reason=plan.reason, now=now)
 
@@ -91,30 +125,44 @@ def incident_advance(*, incident_id: int, now: datetime | None = None) -> Advanc
     if not station.connected:
         return _truck_roll(incident, reason="the station is not connected, so no remote step can reach it", now=now)
     index, step = plan.index, plan.step
-    _run_step(incident, step, index, now=now)
     wait = settings.REMEDIATION_WAIT_S
-    with transaction.atomic():
-        try:
-            incident_lifecycle.incident_move(
-                incident=incident,
-                to=IncidentStatus.REMEDIATING,
-                reason=f"waiting {wait} s for the charger to report recovery",
-                now=now,
-                key=f"wait-{index}",
-                kind=IncidentStepKind.WAIT,
-                next_step=index + 1,
-                next_check_at=now + timedelta(seconds=wait),
-            )
-        except incident_lifecycle.IllegalIncidentMove:
-            return Advance("nothing", "moved on meanwhile (recovered or dispatched)")
-        incidents.step_record(
-            incident,
-            kind=IncidentStepKind.WAIT,
-            key=f"wait-{index}",
+    next_check_at = now + timedelta(seconds=wait)
+    # Sent before the move: a worker that dies in between leaves the step's rows, and the
+    # advance retried finds its commands taken (or owed an answer) and only moves on.
+    _send(_record_step(incident, step, index, now=now))
+    try:
+        incident_lifecycle.incident_move(
+            incident=incident,
+            to=IncidentStatus.REMEDIATING,
             reason=f"waiting {wait} s for the charger to report recovery",
             now=now,
+            key=f"wait-{index}",
+            kind=IncidentStepKind.WAIT,
+            next_step=index + 1,
+            next_check_at=next_check_at,
         )
-    return Advance("step", step)
+    except incident_lifecycle.IllegalIncidentMove:
+        return Advance("nothing", "moved on meanwhile (recovered or dispatched)")
+    return Advance("step", step, next_check_at=next_check_at)
+
+
+def _awaiting_answer_until(incident: Incident, *, now: datetime) -> datetime | None:
+    """When to look again if a command of the incident's steps still awaits the charger's
+    answer and may yet get it; None when every answer is in or overdue. An overdue command
+    is left to the server's expiry, as the charger may still answer it."""
+    owed = (
+        RemoteCommand.objects.filter(incidentstep__incident=incident, status__in=OPEN_COMMAND_STATUSES)
+        .values_list("sent_at", "created_at", "timeout_s")
+    )  # fmt: skip
+    later = None
+    for sent_at, created_at, timeout_s in owed:
+        since = sent_at or created_at
+        deadline = since + timedelta(seconds=timeout_s) + ANSWER_GRACE
+        if deadline <= now:
+            continue
+        at = min(deadline, now + max(ANSWER_RECHECK_MIN, (now - since) / 2))
+        later = at if later is None else max(later, at)
+    return later
 
 
 # Each remote step as the catalogue's quick commands, sent in this order.
@@ -136,13 +184,13 @@ def _commands_for(step: str, connector_id: int) -> list[command_catalogue.QuickC
     ]
 
 
-def _run_step(incident: Incident, step: str, index: int, *, now: datetime) -> None:
-    """Send the step's command(s) once. Intent before effect: the keyed timeline row
-    and its command are committed before the command goes out, so an advance retried
-    after its worker died (while the charger was still answering) finds the row and
-    takes that command's outcome, or waits for it, instead of sending it again. The
-    outcome is the command's, shown through the row's link to it."""
+def _record_step(incident: Incident, step: str, index: int, *, now: datetime) -> list[RemoteCommand]:
+    """Record the step's command(s), each with its keyed timeline row, and return those still
+    to be sent. Intent before effect: the row and its command are committed before the command
+    goes out, so an advance retried after its worker died finds the row and sends nothing the
+    server has taken already. The outcome is the command's, shown through the row's link to it."""
     label = RemoteStep(step).label
+    recorded = []
     for n, quick in enumerate(_commands_for(step, incident.connector.connector_id)):
         key = f"step-{index}-{n}"
         with transaction.atomic():
@@ -171,7 +219,16 @@ def _run_step(incident: Incident, step: str, index: int, *, now: datetime) -> No
                     # Another advance wrote this step first: its command is the one.
                     transaction.set_rollback(True)
         if row.command_id is not None:
-            commands.command_outcome(command=row.command)
+            recorded.append(row.command)
+    return [command for command in recorded if command.status == CommandStatus.PENDING]
+
+
+def _send(pending: list[RemoteCommand]) -> None:
+    """Hand the commands to the process holding the charger's socket, without waiting for the
+    answers: it sends them one at a time, in this order, and records each answer on its row.
+    Its claim is compare-and-swap, so a command handed over twice goes out once."""
+    for command in pending:
+        async_to_sync(commands.dispatch)(command, wait=False)
 
 
 def incident_truck_roll(*, incident: Incident, reason: str, by, now: datetime | None = None) -> Advance:
