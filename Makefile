@@ -52,6 +52,7 @@ bench-smoke: $(STAMP)
 		--port 8872
 	$(PY) benchmarks/command_roundtrip.py --chargers 10 --commands 50 --concurrency 5
 	$(PY) benchmarks/ocpp_fuzz.py --frames 200 --chargers 3
+	$(PY) benchmarks/pages.py --stations 200 --repeat 3
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

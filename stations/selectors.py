@@ -1,6 +1,6 @@
 """Reads for station pages and the API, shaped so their query count is fixed."""
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Length, Substr
 
 from stations.models import ChargingSession, ChargingStation, Connector, ConnectorStatus, FrameLog, RemoteCommand
@@ -12,15 +12,18 @@ FRAME_PREVIEW_CHARS = 300
 
 
 def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
-    """Stations with their site, connectors and the count of faulted connectors.
+    """Stations with their site and connectors, by identity.
 
-    Connectors come in one prefetch query, whatever the number of stations.
+    Connectors come in one prefetch query for the page, whatever the number of
+    stations. Nothing here joins or groups the connectors of the whole network:
+    a page is read along the identity index (LIMIT/OFFSET), and its count is a
+    plain COUNT(*). A filter on connector status is an EXISTS per station, not a
+    join with DISTINCT over every column.
     """
     filters = filters or {}
     qs = (
         ChargingStation.objects.select_related("site")
         .prefetch_related(Prefetch("connectors", queryset=Connector.objects.order_by("connector_id")))
-        .annotate(faulted_connectors=Count("connectors", filter=Q(connectors__status=ConnectorStatus.FAULTED)))
         .order_by("identity")
     )
     if q := filters.get("q"):
@@ -34,10 +37,15 @@ def station_list(*, filters: dict | None = None) -> QuerySet[ChargingStation]:
         if status == ConnectorStatus.OFFLINE:
             qs = qs.filter(offline=True)
         else:
-            qs = qs.filter(connectors__status=status).distinct()
+            qs = qs.filter(with_connector_status(status))
     if filters.get("faulted") == "yes":
-        qs = qs.filter(connectors__status=ConnectorStatus.FAULTED).distinct()
+        qs = qs.filter(with_connector_status(ConnectorStatus.FAULTED))
     return qs
+
+
+def with_connector_status(status: str) -> Exists:
+    """Stations with a connector in this status; for a filter on a station list."""
+    return Exists(Connector.objects.filter(station=OuterRef("pk"), status=status))
 
 
 def station_detail(*, identity: str) -> ChargingStation:

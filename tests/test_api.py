@@ -157,3 +157,30 @@ def test_api_list_query_count_does_not_grow(api, actors, endpoint):
     with_one = count()
     add(30)
     assert count() == with_one
+
+
+@pytest.mark.django_db
+def test_api_stations_status_filter_lists_and_counts_a_station_once_with_fixed_queries(api, actors):
+    api.force_authenticate(actors.operator)
+
+    def add(n):
+        for _ in range(n):
+            station = StationFactory()
+            ConnectorFactory(station=station, connector_id=1, status="Faulted")
+            ConnectorFactory(station=station, connector_id=2, status="Faulted")
+
+    def get():
+        with CaptureQueriesContext(connection) as ctx:
+            response = api.get("/api/stations/", {"status": "Faulted", "limit": 100})
+        assert response.status_code == 200
+        return response.json(), [q["sql"] for q in ctx.captured_queries]
+
+    add(1)
+    get()  # the user's permissions are cached after the first request
+    body, with_one = get()
+    assert body["count"] == 1 and len(body["results"]) == 1
+    add(30)
+    body, with_many = get()
+    assert body["count"] == 31 and len(body["results"]) == 31
+    assert len(with_many) == len(with_one), "\n".join(with_many)
+    assert not any("DISTINCT" in sql for sql in with_many), "\n".join(with_many)

@@ -40,6 +40,79 @@ def test_station_list_query_count_does_not_grow_with_stations(client, actors):
     assert len(with_one) == len(with_many), "\n".join(with_many)
 
 
+def _layout_queries(client) -> int:
+    """What a page of the layout with nothing of its own costs the same user: the 404 page."""
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/no-such-page/").status_code == 404
+    return len(ctx.captured_queries)
+
+
+# The station list's own queries, on top of the layout's: the count, the page of stations with
+# their sites, the page's connectors, and the sites of the filter form. The live rows fragment
+# has no filter form.
+STATION_LIST_QUERIES = 4
+STATION_ROWS_QUERIES = 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "params", "own"),
+    [
+        ("stations:station-list", "", STATION_LIST_QUERIES),
+        ("stations:station-list", "?page=2", STATION_LIST_QUERIES),
+        ("stations:station-list", "?q=cp-", STATION_LIST_QUERIES),
+        ("stations:station-list", "?status=Faulted", STATION_LIST_QUERIES),
+        ("stations:station-list", "?faulted=yes&connected=no", STATION_LIST_QUERIES),
+        ("stations:station-rows", "?status=Charging&page=2", STATION_ROWS_QUERIES),
+    ],
+)
+def test_station_list_and_its_live_rows_run_a_pinned_number_of_queries_for_any_number_of_stations(
+    client, actors, django_assert_num_queries, name, params, own
+):
+    client.force_login(actors.operator)
+    url = reverse(name) + params
+    _network(52 if "page=2" in params else 2)  # a page of two rows
+    _queries(client, url)  # the user's permissions are cached after the first request
+    layout = _layout_queries(client)
+    with django_assert_num_queries(layout + own):
+        client.get(url)
+    _network(150)  # a full page
+    with django_assert_num_queries(layout + own):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert len(response.context["stations"]) == 50
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("params", ["", "?connected=no", "?status=Faulted", "?faulted=yes", "?q=cp-"])
+def test_station_list_reads_one_page_without_grouping_the_connectors_of_the_network(client, actors, params):
+    # A count or a page that joins every station's connectors and groups or de-duplicates
+    # them costs hundreds of milliseconds at 10,000 stations.
+    client.force_login(actors.operator)
+    _network(3)
+    station_reads = [
+        sql for sql in _queries(client, reverse("stations:station-list") + params) if "stations_chargingstation" in sql
+    ]
+    assert len(station_reads) == 2, station_reads  # the count and the page
+    for sql in station_reads:
+        assert "GROUP BY" not in sql and "DISTINCT" not in sql, sql
+        assert 'JOIN "stations_connector"' not in sql, sql
+
+
+@pytest.mark.django_db
+def test_station_with_several_connectors_in_the_status_is_listed_and_counted_once(client, actors):
+    client.force_login(actors.operator)
+    twice = StationFactory(identity="TWO-FAULTS")
+    ConnectorFactory(station=twice, connector_id=1, status="Faulted")
+    ConnectorFactory(station=twice, connector_id=2, status="Faulted")
+    ConnectorFactory(station=StationFactory(identity="FINE"), connector_id=1, status="Available")
+
+    for params in ({"status": "Faulted"}, {"faulted": "yes"}):
+        response = client.get(reverse("stations:station-list"), params)
+        assert [s.identity for s in response.context["stations"]] == ["TWO-FAULTS"]
+        assert response.context["paginator"].count == 1
+
+
 @pytest.mark.django_db
 def test_station_detail_query_count_does_not_grow_with_frames_or_sessions(client, actors):
     client.force_login(actors.operator)
@@ -95,6 +168,21 @@ def test_station_list_filters(client, actors):
     assert identities(status="Faulted") == ["F-1"]
     assert identities(connected="yes") == ["OK-1"]
     assert identities(q="ok-") == ["OK-1"]
+
+
+@pytest.mark.django_db
+def test_station_list_site_filter_keeps_the_chosen_site_selected(client, actors):
+    client.force_login(actors.operator)
+    harbour, quay = SiteFactory(name="Harbour"), SiteFactory(name="Quay")
+    StationFactory(identity="AT-HARBOUR", site=harbour)
+    StationFactory(identity="AT-QUAY", site=quay)
+
+    response = client.get(reverse("stations:station-list"), {"site": quay.pk})
+
+    body = response.content.decode()
+    assert [s.identity for s in response.context["stations"]] == ["AT-QUAY"]
+    assert f'<option value="{quay.pk}" selected>Quay</option>' in body
+    assert f'<option value="{harbour.pk}">Harbour</option>' in body
 
 
 @pytest.mark.django_db

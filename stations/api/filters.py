@@ -1,6 +1,7 @@
 import django_filters
 
 from config.api import ApiFilterSet, MomentFilter
+from stations import selectors
 from stations.models import (
     ChargingSession,
     ChargingStation,
@@ -14,9 +15,8 @@ from stations.models import (
 
 class StationFilter(ApiFilterSet):
     identity = django_filters.CharFilter(lookup_expr="icontains")
-    status = django_filters.ChoiceFilter(
-        choices=ConnectorStatus.choices, field_name="connectors__status", distinct=True
-    )
+    # A station once whatever the number of its connectors in the status: EXISTS, not a join with DISTINCT.
+    status = django_filters.ChoiceFilter(choices=ConnectorStatus.choices, method="filter_status")
     site = django_filters.CharFilter(field_name="site__name")
     last_message_after = MomentFilter(field_name="last_message_at", lookup_expr="gte")
     last_message_before = MomentFilter(field_name="last_message_at", lookup_expr="lt")
@@ -24,6 +24,9 @@ class StationFilter(ApiFilterSet):
     class Meta:
         model = ChargingStation
         fields = ["identity", "connected", "offline", "registration_status", "status", "site"]
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(selectors.with_connector_status(value))
 
 
 class ConnectorFilter(ApiFilterSet):
