@@ -283,7 +283,7 @@ def test_processes_sharing_one_port_each_reach_the_chargers_the_other_holds():
                     by=None,
                     via="test",
                     wait=True,
-                    timeout_s=20,
+                    timeout_s=60,
                 ).status
                 for station in stations
             ]

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -193,8 +194,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("%s: %s failed", self.conn.identity if self.conn else "?", message["type"])
 
-    async def disconnect(self, code: int) -> None:
+    async def websocket_disconnect(self, message: dict) -> None:
+        """Channels' own version also closes old database connections through the
+        one shared sync thread: in a reconnect storm, thousands of refused and
+        abandoned handshakes queued there. This consumer's database work runs in
+        its own pool threads, which close their own."""
         await self._end_connection()
+        raise StopConsumer()
 
     async def _end_connection(self) -> None:
         if self.ended:
