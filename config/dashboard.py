@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from celery import shared_task
+from django.core.cache import cache
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -134,25 +136,53 @@ def alerts_summary(*, latest: int = 5) -> AlertsSummary:
 
 @dataclass
 class HistoryFigures:
+    at: datetime
     uptime: usage.UptimeOverview | None
     by_time: usage.UsageByTime
     utilisation: usage.Utilisation
     by_hour: list[usage.Utilisation]
 
 
+# The history-wide figures take seconds on a large network (the live rest of today
+# costs as much as a day's roll-up): the scheduler computes them every few minutes
+# (dashboard_figures_refresh) and pages read them from the cache; only a cold cache
+# makes a request compute them.
+HISTORY_FIGURES_KEY = "dashboard:history-figures"
+HISTORY_FIGURES_TTL_S = 600
+
+
 def history_figures(*, now: datetime) -> HistoryFigures:
     """The dashboard's history-wide figures: the month's uptime, a month of sessions by hour and
-    a week of utilisation. Each reads the daily roll-ups (today's as far as the last roll-up,
-    every few minutes) plus the minutes since from the history, so they are read on every
-    request: a fixed number of queries over a few thousand rows, whatever the history's length."""
+    a week of utilisation, as last computed (see history_figures_compute)."""
+    found = cache.get(HISTORY_FIGURES_KEY)
+    if found is None:
+        found = history_figures_refresh(now=now)
+    return found
+
+
+def history_figures_compute(*, now: datetime) -> HistoryFigures:
+    """Each figure reads the daily roll-ups (today's as far as the last roll-up) plus the
+    minutes since from the history: a fixed number of queries, whatever the history's length."""
     _, usage_start, _ = usage.period_bounds(USAGE_PERIOD, now)
     _, week_start, _ = usage.period_bounds(UTILISATION_PERIOD, now)
     return HistoryFigures(
+        at=now,
         uptime=usage.uptime_overview(now=now),
         by_time=usage.usage_by_time(start=usage_start, end=now),
         utilisation=usage.network_utilisation(start=week_start, end=now, now=now),
         by_hour=usage.utilisation_by_hour(start=week_start, end=now, now=now),
     )
+
+
+def history_figures_refresh(*, now: datetime | None = None) -> HistoryFigures:
+    figures = history_figures_compute(now=now or timezone.now())
+    cache.set(HISTORY_FIGURES_KEY, figures, HISTORY_FIGURES_TTL_S)
+    return figures
+
+
+@shared_task(acks_late=True)
+def dashboard_figures_refresh() -> None:
+    history_figures_refresh()
 
 
 # -- Links ---------------------------------------------------------------------------
@@ -308,6 +338,7 @@ class DashboardView(PortalPermissionMixin, TemplateView):
         figures = history_figures(now=now)
         context.update(
             now=now,
+            figures_at=figures.at,
             tiles=network_tiles(usage.network_now()),
             work=work,
             incident_tiles=incident_tiles(work),

@@ -9,6 +9,8 @@ database connection per thread, so each pool thread holds one.
 
 import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +33,21 @@ async def db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(_executor(), functools.partial(_in_thread, fn, kwargs))
 
 
+# How often a pool thread looks at its connection's age and health. Django's
+# close_old_connections() also re-arms the health check, which on PostgreSQL is
+# one more round trip ("SELECT 1") before the next query: per frame, that would
+# be a query more than most frames need.
+CONNECTION_CHECK_INTERVAL_S = 5.0
+_checked = threading.local()
+
+
 def _in_thread(fn: Callable[..., Any], kwargs: dict) -> Any:
-    close_old_connections()
-    return fn(**kwargs)
+    now = time.monotonic()
+    if now - getattr(_checked, "at", 0.0) >= CONNECTION_CHECK_INTERVAL_S:
+        close_old_connections()
+        _checked.at = now
+    try:
+        return fn(**kwargs)
+    except Exception:
+        _checked.at = 0.0  # a failed query may have broken the connection: look at it next time
+        raise
