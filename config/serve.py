@@ -13,7 +13,7 @@ this runner builds its Config itself:
 `--workers N` (WEB_CONCURRENCY) runs N server processes sharing the port, one
 per core: each holds its own chargers, and commands reach a charger in any of
 them through the channel layer. The garbage collector is tuned for many
-long-lived connections (GC_THRESHOLD).
+long-lived connections (see gc_tune).
 """
 
 import argparse
@@ -82,21 +82,23 @@ def build_config(*, host: str, port: int, log_level: str = "info", access_log: b
 
 
 def gc_tune(threshold: str) -> None:
-    """Fewer collector passes for a heap of many long-lived connections.
+    """What was loaded at start is frozen out of the collector's view: it lives as long as
+    the process, and every full pass would walk it again.
 
-    Every socket keeps a few hundred objects alive for hours; with the default
-    thresholds the collector keeps re-examining them and a full pass over
-    thousands of connections stops every charger for hundreds of milliseconds.
-    What was loaded at start is frozen out of the collector's view altogether.
+    GC_THRESHOLD ("a,b,c", gc.set_threshold) may make full passes rarer still for many
+    long-lived connections. It is off by default: the database connection of a finished
+    portal request's thread is closed only when the collector breaks its reference cycle,
+    and with rare full passes those connections piled up to PostgreSQL's limit.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*(int(part) for part in threshold.split(",")))
+    if threshold:
+        gc.set_threshold(*(int(part) for part in threshold.split(",")))
 
 
 class TunedServer(uvicorn.Server):
     def run(self, sockets=None) -> None:
-        gc_tune(env_str("GC_THRESHOLD", "50000,50,100"))
+        gc_tune(env_str("GC_THRESHOLD", ""))
         super().run(sockets=sockets)
 
 
