@@ -82,7 +82,9 @@ def api_schema(ocpp_server, seeded):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@pytest.mark.timeout(300)
+# One test runs every operation's examples against a live server (about 300 requests, each
+# a fresh thread and database connection on the server): minutes on a busy machine.
+@pytest.mark.timeout(900)
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
