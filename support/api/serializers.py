@@ -24,6 +24,9 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class RequesterSerializer(serializers.ModelSerializer):
+    # Plain text, not format "email": a driver who gave only a phone number has none ("").
+    email = serializers.CharField(read_only=True)
+
     class Meta:
         model = Driver
         fields = ["name", "email", "phone"]
