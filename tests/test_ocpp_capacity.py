@@ -58,6 +58,17 @@ def connected(transactional_db):
     return result
 
 
+def _record(connected, session, *, minute: int, wh: int, memo) -> None:
+    """A MeterValues of the session's energy register, `minute` minutes after T0."""
+    charging.meter_values_record(
+        station_id=connected.station_id,
+        connector_id=1,
+        transaction_id=session.pk,
+        meter_value=_meter_value(T0 + timedelta(minutes=minute), wh),
+        memo=memo,
+    )
+
+
 def _start(connected, *, meter_start: int = 1000):
     return charging.session_start(
         station_id=connected.station_id,
@@ -73,34 +84,16 @@ def test_routine_meter_values_cost_one_insert(connected):
     session = _start(connected)
     memo = connected.memo
     with statements(1):
-        charging.meter_values_record(
-            station_id=connected.station_id,
-            connector_id=1,
-            transaction_id=session.pk,
-            meter_value=_meter_value(T0 + timedelta(minutes=1), 1500),
-            memo=memo,
-        )
+        _record(connected, session, minute=1, wh=1500, memo=memo)
     with statements(1):
-        charging.meter_values_record(
-            station_id=connected.station_id,
-            connector_id=1,
-            transaction_id=session.pk,
-            meter_value=_meter_value(T0 + timedelta(minutes=2), 2000),
-            memo=memo,
-        )
+        _record(connected, session, minute=2, wh=2000, memo=memo)
     assert MeterSample.objects.filter(session=session).count() == 4
 
 
 def test_register_running_backwards_is_caught_from_the_memo(connected):
     session = _start(connected)
     for minute, wh in ((1, 5000), (2, 4000)):
-        charging.meter_values_record(
-            station_id=connected.station_id,
-            connector_id=1,
-            transaction_id=session.pk,
-            meter_value=_meter_value(T0 + timedelta(minutes=minute), wh),
-            memo=connected.memo,
-        )
+        _record(connected, session, minute=minute, wh=wh, memo=connected.memo)
     session.refresh_from_db()
     assert session.meter_flags == [MeterFlag.REGISTER_BACKWARDS]
 
@@ -110,52 +103,22 @@ def test_a_late_reading_is_checked_against_the_one_stored_before_it(connected):
     an older one, so the check reads the reading stored just before it."""
     session = _start(connected)
     for minute, wh in ((1, 2000), (10, 9000)):
-        charging.meter_values_record(
-            station_id=connected.station_id,
-            connector_id=1,
-            transaction_id=session.pk,
-            meter_value=_meter_value(T0 + timedelta(minutes=minute), wh),
-            memo=connected.memo,
-        )
+        _record(connected, session, minute=minute, wh=wh, memo=connected.memo)
     # Later than minute 1 and above it: fine, although below minute 10's value.
-    charging.meter_values_record(
-        station_id=connected.station_id,
-        connector_id=1,
-        transaction_id=session.pk,
-        meter_value=_meter_value(T0 + timedelta(minutes=5), 5000),
-        memo=connected.memo,
-    )
+    _record(connected, session, minute=5, wh=5000, memo=connected.memo)
     session.refresh_from_db()
     assert session.meter_flags == []
     # Below the reading stored before it: the register ran backwards.
-    charging.meter_values_record(
-        station_id=connected.station_id,
-        connector_id=1,
-        transaction_id=session.pk,
-        meter_value=_meter_value(T0 + timedelta(minutes=3), 1500),
-        memo=connected.memo,
-    )
+    _record(connected, session, minute=3, wh=1500, memo=connected.memo)
     session.refresh_from_db()
     assert session.meter_flags == [MeterFlag.REGISTER_BACKWARDS]
 
 
 def test_a_new_connection_reads_what_the_memo_of_the_old_one_knew(connected):
     session = _start(connected)
-    charging.meter_values_record(
-        station_id=connected.station_id,
-        connector_id=1,
-        transaction_id=session.pk,
-        meter_value=_meter_value(T0 + timedelta(minutes=1), 5000),
-        memo=connected.memo,
-    )
+    _record(connected, session, minute=1, wh=5000, memo=connected.memo)
     again = registration.station_authenticate(identity="CAP-1", password=STATION_PASSWORD)
-    charging.meter_values_record(
-        station_id=connected.station_id,
-        connector_id=1,
-        transaction_id=session.pk,
-        meter_value=_meter_value(T0 + timedelta(minutes=2), 4000),
-        memo=again.memo,
-    )
+    _record(connected, session, minute=2, wh=4000, memo=again.memo)
     session.refresh_from_db()
     assert session.meter_flags == [MeterFlag.REGISTER_BACKWARDS]
 

@@ -21,7 +21,6 @@ class HandshakeGate:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0
-        self.refused = 0
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -37,7 +36,6 @@ class HandshakeGate:
         if not slots.locked():
             await slots.acquire()  # a free slot: taken without waiting
         elif self.waiting >= settings.OCPP_HANDSHAKE_QUEUE:
-            self.refused += 1
             yield False
             return
         else:
@@ -47,7 +45,6 @@ class HandshakeGate:
                 # for it after that is wasted, so a turn not come by then is refused.
                 await asyncio.wait_for(slots.acquire(), settings.OCPP_HANDSHAKE_QUEUE_WAIT_S)
             except TimeoutError:
-                self.refused += 1
                 yield False
                 return
             finally:

@@ -74,9 +74,9 @@ def session_start(
     if existing:
         return StartResult(session=existing, id_tag_info=info, created=False)
     flags = [MeterFlag.START_FROM_FUTURE.value] if from_future(timestamp, now) else []
+    memo = memo if memo is not None else ChargerMemo()
     try:
         with transaction.atomic():
-            memo = memo if memo is not None else ChargerMemo()
             connector_pk = connector_pk_for(station_id=station_id, connector_id=connector_id, memo=memo)
             session = ChargingSession.objects.create(
                 station_id=station_id,
@@ -99,11 +99,10 @@ def session_start(
         # The same start arrived twice at once; the other one won.
         session = ChargingSession.objects.get(station_id=station_id, start_fingerprint=fingerprint)
         return StartResult(session=session, id_tag_info=info, created=False)
-    if memo is not None:
-        # A new transaction has no readings yet: its first MeterValues need no read.
-        memo.sessions[session.pk] = SessionMemo(
-            pk=session.pk, meter_start=meter_start, meter_flags=frozenset(flags), last_register_known=True
-        )
+    # A new transaction has no readings yet: its first MeterValues need no read.
+    memo.sessions[session.pk] = SessionMemo(
+        pk=session.pk, meter_start=meter_start, meter_flags=frozenset(flags), last_register_known=True
+    )
     return StartResult(session=session, id_tag_info=info, created=True)
 
 

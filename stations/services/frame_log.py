@@ -105,7 +105,7 @@ def frames_write(rows: list[tuple]) -> None:
         return
     except (DatabaseError, ValueError):
         logger.warning("frame log: a batch of %d rows failed; writing them one by one", len(rows))
-    frames = [FrameLog(**dict(zip(FRAME_COLUMNS, row, strict=True))) for row in rows]
+    frames = [_frame(row) for row in rows]
     alive = set(ChargingStation.objects.filter(pk__in={f.station_id for f in frames}).values_list("pk", flat=True))
     for frame in frames:
         # A station deleted while its frames waited takes its frames with it.
@@ -125,9 +125,11 @@ def _frames_insert(rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
-    FrameLog.objects.bulk_create(
-        [FrameLog(**dict(zip(FRAME_COLUMNS, row, strict=True))) for row in rows], batch_size=500
-    )
+    FrameLog.objects.bulk_create([_frame(row) for row in rows], batch_size=500)
+
+
+def _frame(row: tuple) -> FrameLog:
+    return FrameLog(**dict(zip(FRAME_COLUMNS, row, strict=True)))
 
 
 def _frame_write_one(row: FrameLog) -> None:
